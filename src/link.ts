@@ -1,0 +1,66 @@
+/**
+ * The link between the starter and a worker it spawned, over Node's IPC channel. The starter
+ * opens the channel only for children it runs with Node (.js/.mjs/.ts/.mts commands, or
+ * `--ipc`); any other child (php-cgi, a C or Go program) gets no descriptor but fd 0-2, and
+ * the starter supervises it by its exit alone.
+ *
+ * Every message is a plain object with `type` prefixed `fcgi-prefork:` so that a worker's own
+ * process.send traffic is never mistaken for it.
+ */
+
+/** Worker → starter: accepting on fd 0; a rolling reload may now retire an old worker. */
+export interface ReadyMessage {
+  readonly type: 'fcgi-prefork:ready';
+}
+
+/** Worker → starter, about once a second and when asked: the heartbeat and the counters. */
+export interface StatsMessage {
+  readonly type: 'fcgi-prefork:stats';
+  /** Requests completed since the worker started. */
+  readonly requests: number;
+  /** Requests in progress now. */
+  readonly active: number;
+}
+
+/** Worker → starter: about to exit on purpose (max requests reached); respawn without backoff. */
+export interface RetiringMessage {
+  readonly type: 'fcgi-prefork:retiring';
+  readonly reason: string;
+}
+
+/** Starter → worker: stop accepting, finish in-flight requests, exit 0 (same as SIGTERM). */
+export interface StopMessage {
+  readonly type: 'fcgi-prefork:stop';
+}
+
+export type WorkerMessage = ReadyMessage | StatsMessage | RetiringMessage;
+export type StarterMessage = StopMessage;
+
+const WORKER_TYPES = new Set(['fcgi-prefork:ready', 'fcgi-prefork:stats', 'fcgi-prefork:retiring']);
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    WORKER_TYPES.has((value as { type?: unknown }).type as string)
+  );
+}
+
+export function isStarterMessage(value: unknown): value is StarterMessage {
+  return (
+    typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'fcgi-prefork:stop'
+  );
+}
+
+/** Environment the starter sets for each child. */
+export const ENV_WORKER_ID = 'FCGI_WORKER_ID';
+export const ENV_BACKLOG = 'FCGI_BACKLOG';
+/** Requests after which an SDK worker retires (already jittered per child by the starter). */
+export const ENV_MAX_REQUESTS = 'FCGI_MAX_REQUESTS';
+/** Seconds an SDK worker gives in-flight requests on SIGTERM before it exits anyway. */
+export const ENV_GRACEFUL_TIMEOUT = 'FCGI_GRACEFUL_TIMEOUT';
+/** Set to "1" for children of fcgi-prefork, so a worker knows the link is its starter's. */
+export const ENV_PREFORK = 'FCGI_PREFORK';
+
+/** How often an SDK worker sends stats (its heartbeat), in milliseconds. */
+export const STATS_INTERVAL_MS = 1000;

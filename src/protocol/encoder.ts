@@ -1,0 +1,130 @@
+import {
+  FCGI_ABORT_REQUEST,
+  FCGI_BEGIN_REQUEST,
+  FCGI_END_REQUEST,
+  FCGI_GET_VALUES,
+  FCGI_GET_VALUES_RESULT,
+  FCGI_HEADER_LEN,
+  FCGI_NULL_REQUEST_ID,
+  FCGI_PARAMS,
+  FCGI_UNKNOWN_TYPE,
+  FCGI_VERSION_1,
+} from './constants.js';
+import { encodeNameValuePairs, type PairsInput } from './name-value.js';
+
+/**
+ * Content per record when a stream is split: the largest multiple of 8 under 65535, so that
+ * full records need no padding and their content goes out as views of the caller's buffer.
+ */
+export const MAX_RECORD_CONTENT = 65528;
+
+const ZEROS = Buffer.alloc(8);
+
+/** Padding that brings a record to a multiple of 8 bytes, as the spec recommends. */
+export function paddingFor(contentLength: number): number {
+  return (8 - (contentLength & 7)) & 7;
+}
+
+/** Writes a record header at `at`. */
+export function writeHeader(
+  target: Uint8Array,
+  at: number,
+  type: number,
+  requestId: number,
+  contentLength: number,
+  paddingLength: number,
+): void {
+  target[at] = FCGI_VERSION_1;
+  target[at + 1] = type;
+  target[at + 2] = requestId >>> 8;
+  target[at + 3] = requestId & 0xff;
+  target[at + 4] = contentLength >>> 8;
+  target[at + 5] = contentLength & 0xff;
+  target[at + 6] = paddingLength;
+  target[at + 7] = 0;
+}
+
+/**
+ * One record, header + content + padding, in a single new buffer. For small records (control
+ * records, short writes); large content goes through encodeStream, which does not copy it.
+ */
+export function encodeRecord(type: number, requestId: number, content?: Uint8Array): Buffer {
+  const length = content ? content.length : 0;
+  if (length > 0xffff)
+    throw new RangeError(`record content of ${length} bytes is over 65535; use encodeStream`);
+  const padding = paddingFor(length);
+  const buf = Buffer.allocUnsafe(FCGI_HEADER_LEN + length + padding);
+  writeHeader(buf, 0, type, requestId, length, padding);
+  if (content && length > 0) buf.set(content, FCGI_HEADER_LEN);
+  buf.fill(0, FCGI_HEADER_LEN + length);
+  return buf;
+}
+
+/**
+ * Data for a stream (STDIN, STDOUT, STDERR, DATA, PARAMS) as a writev-ready list: one header per
+ * record, the content as views of `data` (no copy), padding where needed. Empty data gives no
+ * records: the stream's end is written by encodeRecord(type, requestId) with no content.
+ */
+export function encodeStream(type: number, requestId: number, data: Uint8Array): Buffer[] {
+  const out: Buffer[] = [];
+  const length = data.length;
+  if (length === 0) return out;
+  const source = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const count = Math.ceil(length / MAX_RECORD_CONTENT);
+  const headers = Buffer.allocUnsafe(count * FCGI_HEADER_LEN);
+  for (let i = 0, at = 0; at < length; i++, at += MAX_RECORD_CONTENT) {
+    const n = Math.min(MAX_RECORD_CONTENT, length - at);
+    const padding = paddingFor(n);
+    const header = headers.subarray(i * FCGI_HEADER_LEN, (i + 1) * FCGI_HEADER_LEN);
+    writeHeader(header, 0, type, requestId, n, padding);
+    out.push(header, source.subarray(at, at + n));
+    if (padding > 0) out.push(ZEROS.subarray(0, padding));
+  }
+  return out;
+}
+
+export function encodeBeginRequest(requestId: number, role: number, flags: number): Buffer {
+  const buf = Buffer.alloc(FCGI_HEADER_LEN + 8);
+  writeHeader(buf, 0, FCGI_BEGIN_REQUEST, requestId, 8, 0);
+  buf[8] = role >>> 8;
+  buf[9] = role & 0xff;
+  buf[10] = flags;
+  return buf;
+}
+
+export function encodeAbortRequest(requestId: number): Buffer {
+  return encodeRecord(FCGI_ABORT_REQUEST, requestId);
+}
+
+export function encodeEndRequest(requestId: number, appStatus: number, protocolStatus: number): Buffer {
+  const buf = Buffer.alloc(FCGI_HEADER_LEN + 8);
+  writeHeader(buf, 0, FCGI_END_REQUEST, requestId, 8, 0);
+  buf.writeUInt32BE(appStatus >>> 0, 8);
+  buf[12] = protocolStatus;
+  return buf;
+}
+
+export function encodeUnknownType(unknownType: number): Buffer {
+  const buf = Buffer.alloc(FCGI_HEADER_LEN + 8);
+  writeHeader(buf, 0, FCGI_UNKNOWN_TYPE, FCGI_NULL_REQUEST_ID, 8, 0);
+  buf[8] = unknownType;
+  return buf;
+}
+
+/** A PARAMS stream, terminator included: the pairs split over as many records as they need. */
+export function encodeParams(requestId: number, pairs: PairsInput): Buffer[] {
+  const out = encodeStream(FCGI_PARAMS, requestId, encodeNameValuePairs(pairs));
+  out.push(encodeRecord(FCGI_PARAMS, requestId));
+  return out;
+}
+
+/** A GET_VALUES query: the names with empty values. */
+export function encodeGetValues(names: Iterable<string>): Buffer {
+  const pairs: [string, string][] = [];
+  for (const name of names) pairs.push([name, '']);
+  return encodeRecord(FCGI_GET_VALUES, FCGI_NULL_REQUEST_ID, encodeNameValuePairs(pairs));
+}
+
+export function encodeGetValuesResult(values: PairsInput): Buffer {
+  return encodeRecord(FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, encodeNameValuePairs(values));
+}
