@@ -20,6 +20,8 @@ export interface StatsMessage {
   readonly requests: number;
   /** Requests in progress now. */
   readonly active: number;
+  /** Age in milliseconds of the oldest request in progress (0 when idle): `--timeout` uses it. */
+  readonly oldestActiveMs: number;
 }
 
 /** Worker → starter: about to exit on purpose (max requests reached); respawn without backoff. */

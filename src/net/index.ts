@@ -1,0 +1,5 @@
+export * from './address.js';
+export * from './errors.js';
+export * from './fds.js';
+export * from './listen.js';
+export * from './users.js';

@@ -1,0 +1,197 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, lstatSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { formatAddress, type ListenAddress } from './address.js';
+import { describeErrno, UserError } from './errors.js';
+
+/**
+ * The one listening socket of a pool. The starter holds it (so it outlives every child) and
+ * hands `fd` to each child as fd 0, but never polls or accepts on it: a libuv listen() here
+ * would race the children for connections.
+ */
+export interface ListeningSocket {
+  readonly fd: number;
+  /** What was bound, or the inherited fd under socket activation. */
+  readonly address: ListenAddress | { readonly kind: 'fd'; readonly fd: number };
+  /** For logs: `127.0.0.1:9000`, `/run/app.sock`, `fd 3 (systemd)`. */
+  readonly description: string;
+  /** Port actually bound (useful with port 0), for TCP. */
+  readonly port: number | undefined;
+  /** Closes the socket and removes a unix socket file. Idempotent. */
+  close(): void;
+}
+
+export interface UnixSocketOptions {
+  /** File mode of the socket file, e.g. 0o660. */
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
+// The libuv handle net._createServerHandle returns: bound, not listening, not polled.
+interface ServerHandle {
+  readonly fd: number;
+  getsockname(out: { port?: number; address?: string }): number;
+  close(): void;
+}
+
+type CreateServerHandle = (address: string, port: number, addressType: number) => ServerHandle | number;
+
+const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })
+  ._createServerHandle;
+
+/**
+ * Makes a bound socket listen without polling it: a throwaway Node process gets it as fd 0,
+ * calls listen(2) with our backlog and exits before its event loop could accept. The listen
+ * state lives in the kernel, so it stays after the helper exits.
+ */
+function listenWithoutAccepting(fd: number, backlog: number, what: string): void {
+  const script =
+    "const s=require('net').createServer();" +
+    "s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(1)});" +
+    's.listen({fd:0},Number(process.argv[1]),()=>process.exit(0))';
+  const result = spawnSync(process.execPath, ['-e', script, String(backlog)], {
+    stdio: [fd, 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (result.error) throw new UserError(`cannot listen on ${what}: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new UserError(`cannot listen on ${what}: ${describeErrno(result.stderr.trim() || undefined)}`);
+  }
+}
+
+function errnoName(code: number): string {
+  try {
+    return getSystemErrorName(code);
+  } catch {
+    return String(code);
+  }
+}
+
+function listenTcp(host: string, port: number, backlog: number): ListeningSocket {
+  const what = formatAddress({ kind: 'tcp', host, port });
+  const family = net.isIP(host);
+  if (family === 0) throw new UserError(`invalid address '${host}': give an IPv4 or IPv6 address`, 2);
+  // libuv sets SO_REUSEADDR, so a restart rebinds while old connections sit in TIME_WAIT.
+  const handle = createServerHandle(host, port, family);
+  if (typeof handle === 'number') throw new UserError(`${what} ${describeErrno(errnoName(handle))}`);
+  // libuv defers a failed bind to listen(), and listen(2) on an unbound socket picks a random
+  // port: ask now, while the error is still there to be seen.
+  const name: { port?: number } = {};
+  const err = handle.getsockname(name);
+  if (err !== 0) {
+    handle.close();
+    throw new UserError(`${what} ${describeErrno(errnoName(err))}`);
+  }
+  try {
+    listenWithoutAccepting(handle.fd, backlog, what);
+  } catch (e) {
+    handle.close();
+    throw e;
+  }
+  const bound = formatAddress({ kind: 'tcp', host, port: name.port ?? port });
+  let closed = false;
+  return {
+    fd: handle.fd,
+    address: { kind: 'tcp', host, port: name.port ?? port },
+    description: bound,
+    port: name.port,
+    close() {
+      if (closed) return;
+      closed = true;
+      handle.close();
+    },
+  };
+}
+
+/** True when something accepts connections at the unix socket path. */
+function isLiveSocket(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  let stat: ReturnType<typeof lstatSync>;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!stat.isSocket()) throw new UserError(`${path} exists and is not a socket; not replacing it`);
+  if (await isLiveSocket(path)) throw new UserError(`${path} is in use by a running server`);
+  unlinkSync(path);
+}
+
+async function listenUnix(
+  path: string,
+  backlog: number,
+  options: UnixSocketOptions,
+): Promise<ListeningSocket> {
+  await removeStaleSocket(path);
+  const handle = createServerHandle(path, -1, -1);
+  if (typeof handle === 'number')
+    throw new UserError(`cannot bind ${path}: ${describeErrno(errnoName(handle))}`);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    handle.close();
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  };
+  try {
+    // Mode and owner before listen(2): no client can connect before they are in force.
+    if (options.mode !== undefined) chmodSync(path, options.mode);
+    if (options.uid !== undefined || options.gid !== undefined) {
+      chownSync(path, options.uid ?? -1, options.gid ?? -1);
+    }
+    listenWithoutAccepting(handle.fd, backlog, path);
+  } catch (e) {
+    close();
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot set up ${path}: ${describeErrno(code)}`);
+  }
+  return { fd: handle.fd, address: { kind: 'unix', path }, description: path, port: undefined, close };
+}
+
+/** Binds and listens on a TCP address or unix socket path, never accepting in this process. */
+export async function listenSocket(
+  address: ListenAddress,
+  backlog: number,
+  unix: UnixSocketOptions = {},
+): Promise<ListeningSocket> {
+  return address.kind === 'tcp'
+    ? listenTcp(address.host, address.port, backlog)
+    : listenUnix(address.path, backlog, unix);
+}
+
+/** First fd passed by systemd socket activation. */
+export const SD_LISTEN_FDS_START = 3;
+
+/** The socket systemd (or systemd-socket-activate) passed, when LISTEN_PID names this process. */
+export function systemdSocket(env: NodeJS.ProcessEnv = process.env): ListeningSocket | null {
+  if (env.LISTEN_PID !== String(process.pid)) return null;
+  const count = Number(env.LISTEN_FDS);
+  if (!Number.isInteger(count) || count < 1) return null;
+  const fd = SD_LISTEN_FDS_START;
+  return {
+    fd,
+    address: { kind: 'fd', fd },
+    description: `fd ${fd} (socket activation)`,
+    port: undefined,
+    close() {
+      // systemd owns the socket; it stays open for the next activation.
+    },
+  };
+}

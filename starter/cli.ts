@@ -1,0 +1,278 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { type ListenAddress, parseHostPort, parsePort } from '../src/net/address.js';
+import { isUserError, UserError } from '../src/net/errors.js';
+import { closeInheritedDescriptors } from '../src/net/fds.js';
+import { listenSocket } from '../src/net/listen.js';
+import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';
+import { resolveCommand } from './command.js';
+import {
+  controlPathForPidfile,
+  controlPathFromPidfile,
+  formatStatus,
+  queryStatus,
+  startControlServer,
+} from './control.js';
+import { startMetricsServer } from './metrics.js';
+import { type PoolOptions, startPool } from './pool.js';
+import { packageVersion } from './version.js';
+
+const USAGE = `Usage: fcgi-prefork [options] [--] <command> [args...]
+       fcgi-prefork request [options] <uri-or-script>   (fcgi-prefork request --help)
+       fcgi-prefork status [--control <path> | --pidfile <path>] [--json]
+
+Binds one FastCGI socket, starts N workers that accept on it as fd 0, and supervises them:
+restarts with backoff, graceful stop (SIGTERM/SIGINT), rolling reload (SIGHUP),
+one worker more/fewer (SIGTTIN/SIGTTOU).
+
+Where to listen (one of):
+  -p, --port <n>             TCP port
+  -a, --address <host>       with --port: address to bind (default 127.0.0.1; IPv6 such as ::1)
+                             (alias -i, --interface)
+  -s, --socket <path>        unix socket path (a stale socket file is replaced)
+  -M, --socket-mode <octal>  unix socket mode (default 0660)
+  -U, --socket-user <user>   unix socket owner
+  -G, --socket-group <group> unix socket group
+                             With neither --port nor --socket, the socket passed by systemd
+                             socket activation (LISTEN_FDS/LISTEN_PID) is used.
+Workers:
+  -c, --command <cmd>        the worker command (or give it after the options)
+  -N, --workers <n>          number of workers (default: number of CPUs; alias -F)
+  -b, --backlog <n>          listen backlog (default 1024)
+  -u, --user <user>          run workers as this user (starter must be root)
+  -g, --group <group>        run workers with this group
+      --allow-root           allow workers to run as root
+  -d, --cwd <dir>            working directory of the workers
+      --max-requests <n>     SDK workers retire after about n requests (with jitter)
+      --timeout <seconds>    kill an SDK worker silent (or busy with one request) this long
+      --graceful-timeout <s> time for in-flight requests on stop and reload (default 30)
+      --ready-timeout <s>    time a new SDK worker gets to be ready during reload (default 10)
+Starter:
+  -P, --pidfile <path>       write the starter's pid here (removed on exit)
+      --control <path>       control socket for 'fcgi-prefork status' (default with
+                             --pidfile: <pidfile>.sock)
+      --metrics [host:]port  serve Prometheus metrics at http://host:port/metrics
+      --detach               start the workers, print their pids and exit (no supervision,
+                             as fcgistarter does)
+  -h, --help                 this help
+  -V, --version              print the version
+
+Exit status: 0 after a stop, 1 on a runtime error (address in use, command keeps
+failing), 2 on a bad command line.
+`;
+
+const SPECS: readonly OptionSpec[] = [
+  { key: 'port', short: ['p'], long: ['port'], value: true },
+  { key: 'address', short: ['a', 'i'], long: ['address', 'interface'], value: true },
+  { key: 'socket', short: ['s'], long: ['socket'], value: true },
+  { key: 'socket-mode', short: ['M'], long: ['socket-mode'], value: true },
+  { key: 'socket-user', short: ['U'], long: ['socket-user'], value: true },
+  { key: 'socket-group', short: ['G'], long: ['socket-group'], value: true },
+  { key: 'command', short: ['c'], long: ['command'], value: true },
+  { key: 'workers', short: ['N', 'F'], long: ['workers'], value: true },
+  { key: 'backlog', short: ['b'], long: ['backlog'], value: true },
+  { key: 'user', short: ['u'], long: ['user'], value: true },
+  { key: 'group', short: ['g'], long: ['group'], value: true },
+  { key: 'allow-root', long: ['allow-root'], value: false },
+  { key: 'cwd', short: ['d'], long: ['cwd'], value: true },
+  { key: 'max-requests', long: ['max-requests'], value: true },
+  { key: 'timeout', long: ['timeout'], value: true },
+  { key: 'graceful-timeout', long: ['graceful-timeout'], value: true },
+  { key: 'ready-timeout', long: ['ready-timeout'], value: true },
+  { key: 'pidfile', short: ['P'], long: ['pidfile'], value: true },
+  { key: 'control', long: ['control'], value: true },
+  { key: 'metrics', long: ['metrics'], value: true },
+  { key: 'detach', long: ['detach'], value: false },
+  { key: 'help', short: ['h'], long: ['help'], value: false },
+  { key: 'version', short: ['V'], long: ['version'], value: false },
+];
+
+const STATUS_SPECS: readonly OptionSpec[] = [
+  { key: 'control', long: ['control'], value: true },
+  { key: 'pidfile', short: ['P'], long: ['pidfile'], value: true },
+  { key: 'json', long: ['json'], value: false },
+  { key: 'help', short: ['h'], long: ['help'], value: false },
+];
+
+function listenAddress(args: ParsedArgs): ListenAddress | undefined {
+  const port = last(args, 'port');
+  const socket = last(args, 'socket');
+  const address = last(args, 'address');
+  if (port !== undefined && socket !== undefined) throw new UserError('give --port or --socket, not both', 2);
+  if (address !== undefined && port === undefined) throw new UserError('--address needs --port', 2);
+  for (const key of ['socket-mode', 'socket-user', 'socket-group']) {
+    if (last(args, key) !== undefined && socket === undefined)
+      throw new UserError(`--${key} needs --socket`, 2);
+  }
+  if (port !== undefined) return { kind: 'tcp', host: address ?? '127.0.0.1', port: parsePort(port) };
+  if (socket !== undefined) {
+    if (socket.length === 0) throw new UserError('invalid socket path: empty', 2);
+    return { kind: 'unix', path: socket };
+  }
+  return undefined;
+}
+
+function parseMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text))
+    throw new UserError(`invalid socket mode '${text}': give octal such as 0660`, 2);
+  return Number.parseInt(text, 8);
+}
+
+/** The pool options a command line asks for; throws UserError(…, 2) for a bad one. */
+export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
+  const given = last(args, 'command');
+  const [first, ...rest] = args.rest;
+  const command = given ?? first;
+  if (command === undefined || command === '') throw new UserError('no worker command given', 2);
+  const listen = listenAddress(args);
+  const value = (key: string) => last(args, key);
+  const mode = value('socket-mode');
+  const workers = value('workers');
+  const backlog = value('backlog');
+  const maxRequests = value('max-requests');
+  const timeout = value('timeout');
+  const graceful = value('graceful-timeout');
+  const readyTimeout = value('ready-timeout');
+  const options: PoolOptions = {
+    command,
+    args: given !== undefined ? args.rest : rest,
+    ...(listen ? { listen } : {}),
+    ...(mode !== undefined ? { socketMode: parseMode(mode) } : {}),
+    ...(value('socket-user') !== undefined ? { socketUser: value('socket-user')! } : {}),
+    ...(value('socket-group') !== undefined ? { socketGroup: value('socket-group')! } : {}),
+    workers: workers !== undefined ? parseCount(workers, 'worker count') : availableParallelism(),
+    ...(backlog !== undefined ? { backlog: parseCount(backlog, 'backlog') } : {}),
+    ...(value('user') !== undefined ? { user: value('user')! } : {}),
+    ...(value('group') !== undefined ? { group: value('group')! } : {}),
+    allowRoot: args.flags.has('allow-root'),
+    ...(value('cwd') !== undefined ? { cwd: value('cwd')! } : {}),
+    ...(value('pidfile') !== undefined ? { pidfile: value('pidfile')! } : {}),
+    ...(maxRequests !== undefined ? { maxRequests: parseCount(maxRequests, 'max requests') } : {}),
+    ...(timeout !== undefined ? { timeout: parseSeconds(timeout, 'timeout') } : {}),
+    ...(graceful !== undefined ? { gracefulTimeout: parseSeconds(graceful, 'graceful timeout') } : {}),
+    ...(readyTimeout !== undefined ? { readyTimeout: parseSeconds(readyTimeout, 'ready timeout') } : {}),
+  };
+  return options;
+}
+
+/** fcgistarter's mode: start the workers and leave them; nothing supervises them. */
+async function detach(options: PoolOptions): Promise<number> {
+  if (!options.listen) throw new UserError('--detach needs --port or --socket', 2);
+  const cwd = options.cwd ?? process.cwd();
+  const command = resolveCommand(options.command, options.args ?? [], cwd, process.env);
+  const socket = await listenSocket(options.listen, options.backlog ?? 1024, {
+    mode: options.socketMode ?? 0o660,
+  });
+  const pids: number[] = [];
+  for (let slot = 1; slot <= (options.workers ?? 1); slot++) {
+    const child = spawn(command.file, command.args, {
+      cwd,
+      detached: true,
+      stdio: [socket.fd, 'inherit', 'inherit'],
+      env: { ...process.env, FCGI_WORKER_ID: String(slot), FCGI_BACKLOG: String(options.backlog ?? 1024) },
+    });
+    if (child.pid === undefined) throw new UserError(`cannot start ${command.display}`);
+    child.unref();
+    pids.push(child.pid);
+  }
+  for (const pid of pids) process.stdout.write(`${pid}\n`);
+  if (options.pidfile) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(options.pidfile, pids.map((p) => `${p}\n`).join(''));
+  }
+  return 0;
+}
+
+async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number> {
+  const pool = await startPool({ ...options, handleSignals: true });
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const control =
+      last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
+    if (control) {
+      const server = await startControlServer(control, () => pool.status());
+      cleanups.push(() => server.close());
+    }
+    const metrics = last(args, 'metrics');
+    if (metrics) {
+      const server = await startMetricsServer(parseHostPort(metrics), () => pool.status());
+      cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    }
+  } catch (e) {
+    await pool.stop();
+    for (const cleanup of cleanups) await cleanup();
+    throw e;
+  }
+  const code = await pool.done;
+  for (const cleanup of cleanups) await cleanup();
+  return code;
+}
+
+async function status(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, STATUS_SPECS);
+  if (args.flags.has('help')) {
+    process.stdout.write('Usage: fcgi-prefork status [--control <path> | --pidfile <path>] [--json]\n');
+    return 0;
+  }
+  if (args.rest.length > 0) throw new UserError(`unexpected argument '${args.rest[0]}'`, 2);
+  const control = last(args, 'control');
+  const pidfile = last(args, 'pidfile');
+  if (!control && !pidfile) throw new UserError('status needs --control <path> or --pidfile <path>', 2);
+  const path = control ?? controlPathFromPidfile(pidfile!);
+  const state = await queryStatus(path);
+  process.stdout.write(
+    args.flags.has('json') ? `${JSON.stringify(state, null, 2)}\n` : `${formatStatus(state)}\n`,
+  );
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'status') return status(argv.slice(1));
+  if (argv[0] === 'request') {
+    const { runRequestCommand } = await import('./request-command.js');
+    return runRequestCommand(argv.slice(1));
+  }
+  const args = parseArgs(argv, SPECS);
+  if (args.flags.has('help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.flags.has('version')) {
+    process.stdout.write(`fcgi-prefork ${packageVersion()}\n`);
+    return 0;
+  }
+  const options = poolOptionsFromArgs(args);
+  if (args.flags.has('detach')) return detach(options);
+  return supervise(args, options);
+}
+
+function run(): void {
+  // Descriptors we inherited without close-on-exec would pass into every worker: close them
+  // first, keeping only a socket systemd passed us.
+  const keep = new Set<number>();
+  if (process.env.LISTEN_PID === String(process.pid)) {
+    const count = Number(process.env.LISTEN_FDS) || 0;
+    for (let fd = 3; fd < 3 + count; fd++) keep.add(fd);
+  }
+  if (process.env.NODE_CHANNEL_FD) keep.add(Number(process.env.NODE_CHANNEL_FD));
+  closeInheritedDescriptors(keep);
+
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      if (isUserError(err)) {
+        process.stderr.write(`fcgi-prefork: ${err.message}\n`);
+        if (err.exitCode === 2) process.stderr.write("Try 'fcgi-prefork --help' for more information.\n");
+        process.exitCode = err.exitCode;
+        return;
+      }
+      process.stderr.write(`fcgi-prefork: internal error: ${(err as Error)?.stack ?? err}\n`);
+      process.exitCode = 70;
+    },
+  );
+}
+
+run();
