@@ -1,0 +1,573 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import {
+  createDecoder,
+  createParamsDecoder,
+  decodeNameValuePairs,
+  encodeEndRequest,
+  encodeGetValuesResult,
+  encodeRecord,
+  encodeStream,
+  encodeUnknownType,
+  FCGI_ABORT_REQUEST,
+  FCGI_AUTHORIZER,
+  FCGI_BEGIN_REQUEST,
+  FCGI_CANT_MPX_CONN,
+  FCGI_DATA,
+  FCGI_FILTER,
+  FCGI_GET_VALUES,
+  FCGI_KEEP_CONN,
+  FCGI_MAX_CONNS,
+  FCGI_MAX_REQS,
+  FCGI_MAXTYPE,
+  FCGI_MPXS_CONNS,
+  FCGI_NULL_REQUEST_ID,
+  FCGI_OVERLOADED,
+  FCGI_PARAMS,
+  FCGI_REQUEST_COMPLETE,
+  FCGI_STDERR,
+  FCGI_STDIN,
+  FCGI_STDOUT,
+  FCGI_UNKNOWN_ROLE,
+  type FcgiRecord,
+  isProtocolError,
+  type Params,
+  type ParamsDecoder,
+  parseBeginRequestBody,
+  recordTypeName,
+} from '../src/protocol/index.js';
+import type { ResolvedOptions } from './options.js';
+import { buildRequestHead } from './request-head.js';
+import { type RequestSink, RequestSocket } from './request-socket.js';
+
+/** What FastCGI adds to a node:http request: own properties, so they survive Express's prototype swap. */
+export interface FcgiRequestExtras {
+  /** Every FastCGI param the front sent (SCRIPT_FILENAME, REMOTE_ADDR, HTTP_*, …). */
+  readonly params: Params;
+  readonly requestId: number;
+  /** 'responder', 'authorizer' or 'filter'. */
+  readonly role: 'responder' | 'authorizer' | 'filter';
+  /** FILTER role: the file to filter (FCGI_DATA), as a second stream. Null for other roles. */
+  readonly data: Readable | null;
+}
+
+export type FcgiIncomingMessage = IncomingMessage & FcgiRequestExtras;
+
+/** What a connection needs from its server. */
+export interface ConnectionContext {
+  readonly options: ResolvedOptions;
+  /** Runs the request listeners; reports a throw or a rejection to `onError`. */
+  dispatch(req: FcgiIncomingMessage, res: ServerResponse, onError: (err: unknown) => void): void;
+  /** Requests in progress across all connections, for FCGI_MAX_REQS. */
+  active(): number;
+  requestStarted(): void;
+  requestEnded(): void;
+  /** The server is stopping: finish what is in flight, take nothing new. */
+  draining(): boolean;
+  connectionClosed(connection: Connection): void;
+}
+
+const ROLE_NAMES = { 1: 'responder', 2: 'authorizer', 3: 'filter' } as const;
+
+interface Request {
+  readonly id: number;
+  readonly role: 1 | 2 | 3;
+  readonly keepConn: boolean;
+  readonly startedAt: number;
+  /** Until the empty PARAMS record. */
+  params: ParamsDecoder | null;
+  socket: RequestSocket | null;
+  req: FcgiIncomingMessage | null;
+  res: ServerResponse | null;
+  data: Readable | null;
+  stdinDone: boolean;
+  bodyBytes: number;
+  /** Body went over the limit: the rest is dropped. */
+  rejected: boolean;
+  ended: boolean;
+  appStatus: number;
+}
+
+/** Bytes queued for the socket above which a response's write() returns false. */
+const WRITE_HIGH_WATER = 256 * 1024;
+/** Unread request body, summed over a connection's requests, above which we stop reading it. */
+const READ_HIGH_WATER = 4 * 1024 * 1024;
+/** Responses smaller than this go out as one copied buffer; larger ones as views (writev). */
+const COPY_LIMIT = 16 * 1024;
+
+const kNeedDrain = Object.getOwnPropertySymbols(
+  new ServerResponse(new IncomingMessage(null as unknown as Socket)),
+).find((s) => s.description === 'kNeedDrain');
+
+/**
+ * One transport connection from the front: records in, demultiplexed by request id into
+ * node:http request/response pairs; responses out as STDOUT records and END_REQUEST. The
+ * state machine is one switch on the record type, as in Go's net/http/fcgi, but strict.
+ */
+export class Connection implements RequestSink {
+  readonly socket: Socket;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  private readonly context: ConnectionContext;
+  private readonly options: ResolvedOptions;
+  private readonly requests = new Map<number, Request>();
+  private readonly decoder;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  private closeAfterFlush = false;
+  private closed = false;
+  private paused = false;
+  private paramsPending = 0;
+  private served = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private timerMode: 'header' | 'idle' | 'none' = 'none';
+  private readonly waitingDrain = new Set<Request>();
+
+  constructor(socket: Socket, context: ConnectionContext) {
+    this.socket = socket;
+    this.context = context;
+    this.options = context.options;
+    this.remoteAddress = socket.remoteAddress;
+    this.remotePort = socket.remotePort;
+    this.localAddress = socket.localAddress;
+    this.localPort = socket.localPort;
+    this.decoder = createDecoder((record) => this.onRecord(record));
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.onClose());
+    socket.on('error', () => {}); // 'close' follows; a reset peer is not our error
+    socket.on('drain', () => this.onDrain());
+    this.updateTimer();
+  }
+
+  /** Requests in progress on this connection. */
+  get activeRequests(): number {
+    return this.requests.size;
+  }
+
+  /** Server stopping: close now when idle, else after the last response. */
+  drain(): void {
+    if (this.requests.size === 0) this.close();
+    else this.closeAfterFlush = true;
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      // A ProtocolError from the decoder, or a violation found in onRecord.
+      this.fail(isProtocolError(err) ? `${err.code}: ${err.message}` : (err as Error).message);
+    }
+  }
+
+  private onEnd(): void {
+    // The front half-closed: what is in progress can still be answered.
+    try {
+      this.decoder.end();
+    } catch (err) {
+      this.fail((err as Error).message);
+      return;
+    }
+    if (this.requests.size === 0) this.close();
+    else this.closeAfterFlush = true;
+  }
+
+  /** A protocol violation: log one line, drop this connection, nothing else. */
+  private fail(message: string): void {
+    if (this.closed) return;
+    const peer = this.remoteAddress ? `${this.remoteAddress}:${this.remotePort}` : 'unix socket';
+    this.options.log(`fcgi worker: closing connection from ${peer}: ${message}`);
+    this.socket.destroy();
+  }
+
+  private onRecord(record: FcgiRecord): void {
+    const { type, requestId, content } = record;
+    if (type === FCGI_GET_VALUES || type > FCGI_MAXTYPE || type === 0) {
+      this.onManagement(type, requestId, content);
+      return;
+    }
+    if (requestId === FCGI_NULL_REQUEST_ID) throw new Error(`${recordTypeName(type)} with request id 0`);
+    const request = this.requests.get(requestId);
+    switch (type) {
+      case FCGI_BEGIN_REQUEST:
+        if (request) throw new Error(`FCGI_BEGIN_REQUEST for request ${requestId}, which is in progress`);
+        this.begin(requestId, content);
+        return;
+      case FCGI_ABORT_REQUEST:
+        if (request) this.abort(request);
+        return;
+      case FCGI_PARAMS:
+        // Records of an inactive request id are ignored (spec 3.3): it may have ended early.
+        if (!request) return;
+        if (!request.params) throw new Error(`FCGI_PARAMS for request ${requestId} after its end`);
+        if (content.length > 0) request.params.push(content);
+        else this.paramsComplete(request, request.params.end());
+        return;
+      case FCGI_STDIN:
+        if (!request) return;
+        if (request.params) throw new Error(`FCGI_STDIN for request ${requestId} before its params ended`);
+        if (request.stdinDone) throw new Error(`FCGI_STDIN for request ${requestId} after its end`);
+        this.body(request, content);
+        return;
+      case FCGI_DATA:
+        if (!request) return;
+        if (request.role !== FCGI_FILTER) throw new Error(`FCGI_DATA for request ${requestId}, not a filter`);
+        if (request.params) throw new Error(`FCGI_DATA for request ${requestId} before its params ended`);
+        if (request.data) {
+          if (content.length > 0) request.data.push(content);
+          else request.data.push(null);
+        }
+        return;
+      default:
+        // END_REQUEST, STDOUT, STDERR, GET_VALUES_RESULT, UNKNOWN_TYPE go to the front, not from it.
+        throw new Error(`${recordTypeName(type)} sent to an application`);
+    }
+  }
+
+  private onManagement(type: number, requestId: number, content: Buffer): void {
+    if (requestId !== FCGI_NULL_REQUEST_ID) {
+      throw new Error(`management record ${recordTypeName(type)} with request id ${requestId}`);
+    }
+    if (type !== FCGI_GET_VALUES) {
+      this.queue(encodeUnknownType(type));
+      return;
+    }
+    const asked = decodeNameValuePairs(content, this.options.maxParamsLength);
+    const known: Record<string, string> = {
+      [FCGI_MAX_CONNS]: String(this.options.maxConns),
+      [FCGI_MAX_REQS]: String(this.options.maxReqs),
+      [FCGI_MPXS_CONNS]: '1',
+    };
+    const answer: [string, string][] = [];
+    for (const name of Object.keys(asked)) {
+      const value = known[name];
+      if (value !== undefined) answer.push([name, value]);
+    }
+    this.queue(encodeGetValuesResult(answer));
+  }
+
+  private begin(id: number, content: Buffer): void {
+    const { role, flags } = parseBeginRequestBody(content);
+    const keepConn = (flags & FCGI_KEEP_CONN) !== 0;
+    if (!this.options.roles.has(role) || (role !== 1 && role !== 2 && role !== 3)) {
+      this.endUnstarted(id, FCGI_UNKNOWN_ROLE, keepConn);
+      return;
+    }
+    if (this.context.draining() || this.context.active() >= this.options.maxReqs) {
+      this.endUnstarted(id, this.context.draining() ? FCGI_CANT_MPX_CONN : FCGI_OVERLOADED, keepConn);
+      return;
+    }
+    const request: Request = {
+      id,
+      role,
+      keepConn,
+      startedAt: Date.now(),
+      params: createParamsDecoder({ maxLength: this.options.maxParamsLength }),
+      socket: null,
+      req: null,
+      res: null,
+      data: null,
+      stdinDone: false,
+      bodyBytes: 0,
+      rejected: false,
+      ended: false,
+      appStatus: 0,
+    };
+    this.requests.set(id, request);
+    this.context.requestStarted();
+    this.paramsPending++;
+    this.updateTimer();
+  }
+
+  /** A request we will not run: END_REQUEST with the protocol status, the id stays inactive. */
+  private endUnstarted(id: number, protocolStatus: number, keepConn: boolean): void {
+    this.queue(encodeEndRequest(id, 0, protocolStatus));
+    if (!keepConn) this.closeAfterFlush = true;
+  }
+
+  private paramsComplete(request: Request, params: Params): void {
+    request.params = null;
+    this.paramsPending--;
+    this.updateTimer();
+    const head = buildRequestHead(params);
+    const socket = new RequestSocket(this, request.id, head.https, head.remoteAddress, head.remotePort);
+    const req = new IncomingMessage(socket as unknown as Socket) as FcgiIncomingMessage;
+    req.method = head.method;
+    req.url = head.url;
+    req.httpVersion = head.httpVersion;
+    req.httpVersionMajor = head.httpVersionMajor;
+    req.httpVersionMinor = head.httpVersionMinor;
+    // headers are built by node:http from rawHeaders on first use.
+    req.rawHeaders = head.rawHeaders;
+    const extras = req as unknown as {
+      params: Params;
+      requestId: number;
+      role: string;
+      data: Readable | null;
+    };
+    extras.params = params;
+    extras.requestId = request.id;
+    extras.role = ROLE_NAMES[request.role];
+    const data = request.role === FCGI_FILTER ? new Readable({ read() {} }) : null;
+    extras.data = data;
+    request.data = data;
+    const res = new ServerResponse(req);
+    // node:http's HTTP framing is not ours: no chunking, no Date or Connection of its own.
+    res.useChunkedEncodingByDefault = false;
+    res.sendDate = false;
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as unknown as Socket);
+    res.once('finish', () => this.release(request.id));
+    request.socket = socket;
+    request.req = req;
+    request.res = res;
+    if (request.role === FCGI_AUTHORIZER) {
+      // An authorizer gets no body (spec 6.3); a STDIN the front sends anyway is ignored.
+      request.stdinDone = true;
+      req.push(null);
+      req.complete = true;
+    }
+    const declared = Number(params.CONTENT_LENGTH ?? 0);
+    if (declared > this.options.maxBodyLength) {
+      request.rejected = true;
+      this.tooLarge(request);
+      return;
+    }
+    this.context.dispatch(req, res, (err) => this.handlerError(request, err));
+  }
+
+  private body(request: Request, content: Buffer): void {
+    if (content.length === 0) {
+      request.stdinDone = true;
+      if (request.req && !request.rejected) {
+        request.req.complete = true;
+        request.req.push(null);
+      }
+      return;
+    }
+    if (request.rejected || request.role === FCGI_AUTHORIZER) return;
+    request.bodyBytes += content.length;
+    if (request.bodyBytes > this.options.maxBodyLength) {
+      request.rejected = true;
+      this.tooLarge(request);
+      return;
+    }
+    if (request.req && !request.req.push(content)) this.checkReadPressure();
+  }
+
+  private tooLarge(request: Request): void {
+    const res = request.res;
+    if (res && !res.headersSent) {
+      res.writeHead(413, { 'Content-Type': 'text/plain' });
+      res.end('Payload Too Large\n');
+    } else if (request.socket) {
+      request.appStatus = 1;
+      request.socket.destroy();
+    }
+    request.req?.destroy();
+  }
+
+  // One request's unread body must not stall the others: read on until the connection as a
+  // whole holds too much, then pause the socket until a consumer reads.
+  private checkReadPressure(): void {
+    let buffered = 0;
+    for (const request of this.requests.values()) buffered += request.req?.readableLength ?? 0;
+    if (buffered > READ_HIGH_WATER && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  wantsBody(): void {
+    if (!this.paused) return;
+    let buffered = 0;
+    for (const request of this.requests.values()) buffered += request.req?.readableLength ?? 0;
+    if (buffered <= READ_HIGH_WATER / 2) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private handlerError(request: Request, err: unknown): void {
+    const req = request.req;
+    const what = `${req?.method ?? '?'} ${req?.url ?? '?'}`;
+    const message = err instanceof Error ? err.message : String(err);
+    this.options.log(
+      `fcgi worker: handler failed on ${what}: ${err instanceof Error ? (err.stack ?? message) : message}`,
+    );
+    if (request.ended) return;
+    this.queue(
+      ...encodeStream(FCGI_STDERR, request.id, Buffer.from(`handler failed on ${what}: ${message}\n`)),
+    );
+    const res = request.res;
+    if (res && !res.headersSent && !res.writableEnded) {
+      res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('Internal Server Error\n');
+    } else {
+      request.appStatus = 1;
+      request.socket?.destroy();
+    }
+  }
+
+  private abort(request: Request): void {
+    const req = request.req;
+    if (req && !req.complete) {
+      (req as { aborted: boolean }).aborted = true;
+      req.emit('aborted');
+    }
+    req?.destroy();
+    request.data?.destroy();
+    if (request.socket)
+      request.socket.destroy(); // → release → END_REQUEST
+    else this.release(request.id);
+  }
+
+  // RequestSink -------------------------------------------------------------------------
+
+  stdout(requestId: number, data: Buffer): boolean {
+    const request = this.requests.get(requestId);
+    if (!request || request.ended || this.closed) return false;
+    if (data.length <= COPY_LIMIT) this.queue(encodeRecord(FCGI_STDOUT, requestId, data));
+    else this.queue(...encodeStream(FCGI_STDOUT, requestId, data));
+    if (this.outBytes + this.socket.writableLength < WRITE_HIGH_WATER) return true;
+    this.waitingDrain.add(request);
+    return false;
+  }
+
+  release(requestId: number): void {
+    const request = this.requests.get(requestId);
+    if (!request || request.ended) return;
+    request.ended = true;
+    this.requests.delete(requestId);
+    this.waitingDrain.delete(request);
+    if (request.params) this.paramsPending--;
+    this.context.requestEnded();
+    this.served++;
+    if (!this.closed) {
+      this.queue(
+        encodeRecord(FCGI_STDOUT, requestId),
+        encodeEndRequest(requestId, request.appStatus, FCGI_REQUEST_COMPLETE),
+      );
+    }
+    const { req, res, socket } = request;
+    if (res && socket) {
+      if (req && !req.readableEnded && !req.destroyed && req.listenerCount('data') === 0) req.resume();
+      res.detachSocket(socket as unknown as Socket);
+      process.nextTick(emitClose, res);
+    }
+    if (!request.keepConn || this.context.draining()) this.closeAfterFlush = true;
+    if (this.closeAfterFlush && this.requests.size === 0) this.scheduleFlush();
+    this.updateTimer();
+  }
+
+  // Output -------------------------------------------------------------------------------
+
+  private queue(...buffers: Buffer[]): void {
+    for (const buf of buffers) {
+      this.out.push(buf);
+      this.outBytes += buf.length;
+    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After this tick's 'finish' callbacks: a whole response and its END_REQUEST go in one write.
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed) return;
+    const out = this.out;
+    let ok = true;
+    if (out.length === 1) ok = this.socket.write(out[0]!);
+    else if (out.length > 1) {
+      if (this.outBytes <= COPY_LIMIT * 4) ok = this.socket.write(Buffer.concat(out, this.outBytes));
+      else {
+        this.socket.cork();
+        for (const buf of out) ok = this.socket.write(buf);
+        this.socket.uncork();
+      }
+    }
+    this.out = [];
+    this.outBytes = 0;
+    if (ok && this.waitingDrain.size > 0) this.onDrain();
+    if (this.closeAfterFlush && this.requests.size === 0) this.close();
+  }
+
+  private onDrain(): void {
+    const waiting = [...this.waitingDrain];
+    this.waitingDrain.clear();
+    for (const request of waiting) {
+      const res = request.res as (ServerResponse & Record<symbol, unknown>) | null;
+      if (!res || res.writableFinished) continue;
+      if (kNeedDrain) res[kNeedDrain] = false;
+      request.socket?.emit('drain');
+      res.emit('drain');
+    }
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.socket.end();
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.clearTimer();
+    for (const request of [...this.requests.values()]) this.abort(request);
+    this.context.connectionClosed(this);
+  }
+
+  // Timers ------------------------------------------------------------------------------
+
+  // One timer per connection: a deadline for params (a new connection, or a request whose
+  // params are not complete: slow clients) or for idleness between kept-alive requests.
+  private updateTimer(): void {
+    const mode =
+      this.paramsPending > 0 || (this.requests.size === 0 && this.served === 0)
+        ? 'header'
+        : this.requests.size === 0
+          ? 'idle'
+          : 'none';
+    if (mode === this.timerMode) return;
+    this.clearTimer();
+    this.timerMode = mode;
+    if (mode === 'none' || this.closed) return;
+    const ms = mode === 'header' ? this.options.headerTimeout : this.options.keepAliveTimeout;
+    this.timer = setTimeout(() => {
+      if (mode === 'header') this.fail(`no complete request within ${ms} ms`);
+      else this.close();
+    }, ms);
+    this.timer.unref();
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerMode = 'none';
+  }
+
+  /** Age of the oldest request in progress, for the starter's --timeout. */
+  oldestRequestStart(): number | undefined {
+    let oldest: number | undefined;
+    for (const request of this.requests.values())
+      if (oldest === undefined || request.startedAt < oldest) oldest = request.startedAt;
+    return oldest;
+  }
+}
+
+function emitClose(res: ServerResponse): void {
+  const r = res as ServerResponse & { _closed?: boolean };
+  if (r._closed) return;
+  r._closed = true;
+  (r as { destroyed: boolean }).destroyed = true;
+  res.emit('close');
+}

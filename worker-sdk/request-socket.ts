@@ -1,0 +1,171 @@
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { httpHeadToCgi } from './cgi-head.js';
+
+/** What a request's socket needs from its connection. */
+export interface RequestSink {
+  /** Queues response bytes as FCGI_STDOUT of this request; false = the connection is congested. */
+  stdout(requestId: number, data: Buffer): boolean;
+  /** The consumer read some body: the connection may read more. */
+  wantsBody(): void;
+  /** The response is finished or the request destroyed: END_REQUEST and cleanup. */
+  release(requestId: number): void;
+  /** The real connection's address, for req.socket. */
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+}
+
+/**
+ * The socket a request's IncomingMessage and ServerResponse see. node:http writes to it as it
+ * would to a TCP socket; it turns the HTTP head into CGI headers and the rest into STDOUT
+ * records of its request, multiplexed with the other requests of the real connection. A class,
+ * because node:http needs an object shaped like net.Socket, events and all.
+ */
+export class RequestSocket extends EventEmitter {
+  // net.Socket's surface, as far as node:http uses it.
+  readable = true;
+  writable = true;
+  destroyed = false;
+  encrypted: boolean;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  _httpMessage: ServerResponse | null = null;
+  readonly _writableState = { corked: 0 };
+  /** node:http calls it when the consumer of the request body wants more. */
+  readonly requestId: number;
+  private readonly sink: RequestSink;
+  private headSent = false;
+
+  constructor(
+    sink: RequestSink,
+    requestId: number,
+    encrypted: boolean,
+    remoteAddress: string | undefined,
+    remotePort: number | undefined,
+  ) {
+    super();
+    this.sink = sink;
+    this.requestId = requestId;
+    this.encrypted = encrypted;
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+    this.localAddress = sink.localAddress;
+    this.localPort = sink.localPort;
+  }
+
+  get writableLength(): number {
+    return 0;
+  }
+
+  get bufferSize(): number {
+    return 0;
+  }
+
+  write(
+    data: string | Uint8Array,
+    encoding?: BufferEncoding | ((err?: Error | null) => void) | null,
+    callback?: (err?: Error | null) => void,
+  ): boolean {
+    if (typeof encoding === 'function') {
+      callback = encoding;
+      encoding = undefined;
+    }
+    if (this.destroyed) {
+      if (callback) process.nextTick(callback);
+      return false;
+    }
+    let buf: Buffer;
+    if (!this.headSent) {
+      this.headSent = true;
+      buf = this.convertHead(data, encoding ?? undefined);
+    } else {
+      buf = typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : (data as Buffer);
+    }
+    const ok = buf.length === 0 ? true : this.sink.stdout(this.requestId, buf);
+    // Accepted into the connection's queue: the write is done as far as the response goes.
+    if (callback) process.nextTick(callback);
+    return ok;
+  }
+
+  // The first write begins with node:http's HTTP head (res._header), alone or with body text.
+  private convertHead(data: string | Uint8Array, encoding: BufferEncoding | undefined): Buffer {
+    const res = this._httpMessage as
+      | (ServerResponse & { _header: string | null; _contentLength?: number; _hasBody?: boolean })
+      | null;
+    const head = res?._header;
+    if (!res || !head)
+      return typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : Buffer.from(data);
+    const length = res._hasBody && typeof res._contentLength === 'number' ? res._contentLength : undefined;
+    const cgi = httpHeadToCgi(head, length);
+    if (typeof data === 'string') {
+      const rest = data.length > head.length ? data.slice(head.length) : '';
+      return Buffer.from(cgi + rest, encoding ?? 'latin1');
+    }
+    // The head came alone as bytes.
+    return Buffer.from(cgi, 'latin1');
+  }
+
+  end(
+    data?: string | Uint8Array | (() => void),
+    encoding?: BufferEncoding | (() => void),
+    callback?: () => void,
+  ): this {
+    if (typeof data === 'function') callback = data;
+    else if (data !== undefined) this.write(data, typeof encoding === 'string' ? encoding : undefined);
+    if (typeof encoding === 'function') callback = encoding;
+    if (callback) process.nextTick(callback);
+    return this;
+  }
+
+  cork(): void {}
+  uncork(): void {}
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  setTimeout(_ms: number, callback?: () => void): this {
+    if (callback) this.once('timeout', callback);
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  address(): { address?: string; port?: number } {
+    return { address: this.localAddress, port: this.localPort } as { address?: string; port?: number };
+  }
+
+  /** IncomingMessage calls this when its consumer wants more body. */
+  resume(): this {
+    this.sink.wantsBody();
+    return this;
+  }
+
+  pause(): this {
+    return this;
+  }
+
+  /** Called by res.destroy() and by the connection when the request is aborted or lost. */
+  destroy(_error?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.readable = false;
+    this.writable = false;
+    this.sink.release(this.requestId);
+    // node:http's onServerResponseClose: res 'close'.
+    this.emit('close', false);
+    return this;
+  }
+
+  destroySoon(): void {
+    this.destroy();
+  }
+}

@@ -1,0 +1,205 @@
+import { EventEmitter } from 'node:events';
+import { fstatSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import net from 'node:net';
+import { FCGI_LISTENSOCK_FILENO } from '../src/protocol/index.js';
+import { Connection, type ConnectionContext, type FcgiIncomingMessage } from './connection.js';
+import { attachStarterLink } from './link.js';
+import { normalizeAddress, resolveOptions, type WorkerOptions } from './options.js';
+
+export type RequestListener = (req: FcgiIncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+export interface ListenOptions {
+  readonly fd?: number;
+  readonly port?: number;
+  readonly host?: string;
+  readonly path?: string;
+  readonly backlog?: number;
+}
+
+/** A FastCGI server shaped like node:http's Server: listen, close, 'request' events. */
+export interface FcgiServer extends EventEmitter {
+  /** No arguments: accept on fd 0, the socket a FastCGI starter passes. */
+  listen(callback?: () => void): this;
+  listen(port: number, host?: string, callback?: () => void): this;
+  listen(port: number, callback?: () => void): this;
+  listen(path: string, callback?: () => void): this;
+  listen(options: ListenOptions, callback?: () => void): this;
+  /** Stops accepting, lets in-flight requests finish, then closes every connection. */
+  close(callback?: (err?: Error) => void): this;
+  address(): net.AddressInfo | string | null;
+  readonly listening: boolean;
+  /** Requests completed since start, and in progress now. */
+  readonly requestsServed: number;
+  readonly requestsActive: number;
+  /** Age in ms of the oldest request in progress (0 when idle). */
+  oldestActiveMs(): number;
+}
+
+/** Thrown by listen() when there is nothing to accept on. */
+export class NotListeningSocketError extends Error {
+  override readonly name = 'NotListeningSocketError';
+}
+
+const NOT_A_SOCKET =
+  'fd 0 is not a listening socket: run under fcgi-prefork, spawn-fcgi or fcgistarter, or call listen(port)';
+
+function backlogFromEnv(): number | undefined {
+  const value = Number(process.env.FCGI_BACKLOG);
+  return Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
+/**
+ * A FastCGI application server. `handler` gets node:http's own IncomingMessage and
+ * ServerResponse, so Express, Fastify, Koa and Hono apps run unchanged.
+ */
+export function createServer(handler?: RequestListener, options?: WorkerOptions): FcgiServer;
+export function createServer(options: WorkerOptions, handler?: RequestListener): FcgiServer;
+export function createServer(
+  a?: RequestListener | WorkerOptions,
+  b?: RequestListener | WorkerOptions,
+): FcgiServer {
+  const handler = typeof a === 'function' ? a : typeof b === 'function' ? b : undefined;
+  const userOptions = (typeof a === 'object' ? a : typeof b === 'object' ? b : undefined) ?? {};
+  const options = resolveOptions(userOptions);
+  const emitter = new EventEmitter();
+  const connections = new Set<Connection>();
+  const netServer = net.createServer({ noDelay: true });
+  let served = 0;
+  let active = 0;
+  let draining = false;
+  let closeCallbacks: ((err?: Error) => void)[] = [];
+  netServer.maxConnections = options.maxConns;
+
+  const context: ConnectionContext = {
+    options,
+    dispatch(req, res, onError) {
+      const listeners = emitter.listeners('request') as RequestListener[];
+      if (listeners.length === 0) {
+        res.writeHead(500, { 'Content-Type': 'text/plain' }).end('No request handler\n');
+        return;
+      }
+      for (const listener of listeners) {
+        try {
+          const result = listener.call(server, req, res);
+          if (result && typeof (result as Promise<void>).then === 'function')
+            (result as Promise<void>).then(undefined, onError);
+        } catch (err) {
+          onError(err);
+        }
+      }
+    },
+    active: () => active,
+    requestStarted() {
+      active++;
+    },
+    requestEnded() {
+      active--;
+      served++;
+      emitter.emit('requestEnd', served);
+    },
+    draining: () => draining,
+    connectionClosed(connection) {
+      connections.delete(connection);
+      maybeClosed();
+    },
+  };
+
+  function maybeClosed(): void {
+    if (!draining || connections.size > 0 || netServer.listening) return;
+    const callbacks = closeCallbacks;
+    closeCallbacks = [];
+    for (const cb of callbacks) cb();
+    emitter.emit('close');
+  }
+
+  netServer.on('connection', (socket: net.Socket) => {
+    const allowed = options.webServerAddrs;
+    // FCGI_WEB_SERVER_ADDRS (spec 3.2): other peers are closed before a byte is read.
+    if (allowed && socket.remoteAddress && !allowed.has(normalizeAddress(socket.remoteAddress))) {
+      options.log(
+        `fcgi worker: refused connection from ${socket.remoteAddress}: not in FCGI_WEB_SERVER_ADDRS`,
+      );
+      socket.destroy();
+      return;
+    }
+    if (draining) {
+      socket.destroy();
+      return;
+    }
+    connections.add(new Connection(socket, context));
+  });
+  netServer.on('error', (err) => emitter.emit('error', err));
+  netServer.on('listening', () => emitter.emit('listening'));
+
+  function listenOnFd(fd: number, backlog: number | undefined, callback?: () => void): void {
+    let isSocket = false;
+    try {
+      isSocket = fstatSync(fd).isSocket();
+    } catch {
+      // closed fd
+    }
+    if (!isSocket) throw new NotListeningSocketError(fd === 0 ? NOT_A_SOCKET : `fd ${fd} is not a socket`);
+    // The backlog goes positionally: inside the options object Node ignores it for an fd, and
+    // listen(2) would reset the starter's backlog to 511.
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EINVAL' || err.code === 'ENOTSOCK' || err.code === 'EOPNOTSUPP') {
+        emitter.emit('error', new NotListeningSocketError(NOT_A_SOCKET));
+      }
+    };
+    netServer.once('error', onError);
+    netServer.listen({ fd }, backlog ?? backlogFromEnv() ?? 511, () => {
+      netServer.off('error', onError);
+      if (fd === FCGI_LISTENSOCK_FILENO && options.worker) attachStarterLink(server);
+      callback?.();
+    });
+  }
+
+  const server: FcgiServer = Object.assign(emitter, {
+    listen(...args: unknown[]) {
+      const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
+      const [first, second] = args;
+      if (first === undefined) listenOnFd(FCGI_LISTENSOCK_FILENO, undefined, callback);
+      else if (typeof first === 'number')
+        netServer.listen(first, typeof second === 'string' ? second : undefined, callback);
+      else if (typeof first === 'string') {
+        if (/^\d+$/.test(first)) netServer.listen(Number(first), callback);
+        else netServer.listen(first, callback);
+      } else {
+        const o = first as ListenOptions;
+        if (o.fd !== undefined) listenOnFd(o.fd, o.backlog, callback);
+        else if (o.path !== undefined)
+          netServer.listen({ path: o.path, backlog: o.backlog ?? 511 }, callback);
+        else
+          netServer.listen(
+            { port: o.port ?? 0, host: o.host ?? '127.0.0.1', backlog: o.backlog ?? 511 },
+            callback,
+          );
+      }
+      return server;
+    },
+    close(callback?: (err?: Error) => void) {
+      draining = true;
+      if (callback) closeCallbacks.push(callback);
+      if (netServer.listening) netServer.close(() => maybeClosed());
+      for (const connection of connections) connection.drain();
+      maybeClosed();
+      return server;
+    },
+    address: () => netServer.address(),
+    oldestActiveMs() {
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const c of connections) oldest = Math.min(oldest, c.oldestRequestStart() ?? oldest);
+      return oldest === Number.POSITIVE_INFINITY ? 0 : Date.now() - oldest;
+    },
+  }) as unknown as FcgiServer;
+  Object.defineProperties(server, {
+    listening: { get: () => netServer.listening },
+    requestsServed: { get: () => served },
+    requestsActive: { get: () => active },
+  });
+  if (handler) emitter.on('request', handler);
+  return server;
+}
+
+export type { IncomingMessage };
