@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { type ListenAddress, parseHostPort, parsePort } from '../src/net/address.js';
+import { formatAddress, type ListenAddress, parseHostPort, parsePort } from '../src/net/address.js';
 import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
 import { listenSocket } from '../src/net/listen.js';
@@ -14,8 +14,10 @@ import {
   queryStatus,
   startControlServer,
 } from './control.js';
+import { startHttpFront } from './http-front.js';
 import { startMetricsServer } from './metrics.js';
 import { type PoolOptions, startPool } from './pool.js';
+import { runRequestCommand } from './request-command.js';
 import { packageVersion } from './version.js';
 
 const USAGE = `Usage: fcgi-prefork [options] [--] <command> [args...]
@@ -53,6 +55,10 @@ Starter:
       --control <path>       control socket for 'fcgi-prefork status' (default with
                              --pidfile: <pidfile>.sock)
       --metrics [host:]port  serve Prometheus metrics at http://host:port/metrics
+      --http [host:]port     also serve HTTP there, forwarding each request to the pool
+                             (for development; use nginx/Apache/lighttpd in production)
+      --script-filename <p>  with --http: SCRIPT_FILENAME for every request (php-cgi)
+      --document-root <dir>  with --http: DOCUMENT_ROOT (SCRIPT_FILENAME = dir + path)
       --detach               start the workers, print their pids and exit (no supervision,
                              as fcgistarter does)
   -h, --help                 this help
@@ -83,6 +89,9 @@ const SPECS: readonly OptionSpec[] = [
   { key: 'pidfile', short: ['P'], long: ['pidfile'], value: true },
   { key: 'control', long: ['control'], value: true },
   { key: 'metrics', long: ['metrics'], value: true },
+  { key: 'http', long: ['http'], value: true },
+  { key: 'script-filename', long: ['script-filename'], value: true },
+  { key: 'document-root', long: ['document-root'], value: true },
   { key: 'detach', long: ['detach'], value: false },
   { key: 'help', short: ['h'], long: ['help'], value: false },
   { key: 'version', short: ['V'], long: ['version'], value: false },
@@ -194,6 +203,28 @@ async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number
       const server = await startControlServer(control, () => pool.status());
       cleanups.push(() => server.close());
     }
+    const http = last(args, 'http');
+    if (http) {
+      const listen = parseHostPort(http);
+      const address = pool.socket.address;
+      const upstream =
+        address.kind === 'tcp'
+          ? { host: address.host, port: pool.socket.port ?? address.port }
+          : address.kind === 'unix'
+            ? { path: address.path }
+            : null;
+      if (!upstream) throw new UserError('--http needs --port or --socket (not socket activation)', 2);
+      const scriptFilename = last(args, 'script-filename');
+      const documentRoot = last(args, 'document-root');
+      const front = await startHttpFront({
+        listen: { host: listen.host, port: listen.port },
+        upstream,
+        ...(scriptFilename ? { scriptFilename } : {}),
+        ...(documentRoot ? { documentRoot } : {}),
+      });
+      process.stderr.write(`fcgi-prefork: HTTP on http://${formatAddress(listen)}/\n`);
+      cleanups.push(() => front.close());
+    }
     const metrics = last(args, 'metrics');
     if (metrics) {
       const server = await startMetricsServer(parseHostPort(metrics), () => pool.status());
@@ -230,7 +261,6 @@ async function status(argv: readonly string[]): Promise<number> {
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'status') return status(argv.slice(1));
   if (argv[0] === 'request') {
-    const { runRequestCommand } = await import('./request-command.js');
     return runRequestCommand(argv.slice(1));
   }
   const args = parseArgs(argv, SPECS);

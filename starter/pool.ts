@@ -152,7 +152,14 @@ const BACKOFF_MAX_MS = 5_000;
 /** An exit before this much uptime, even a clean one, is a failed start for a non-reporting worker. */
 const MIN_CLEAN_UPTIME_MS = 100;
 /** Signals by which a program crashes on its own, as opposed to being killed. */
-const CRASH_SIGNALS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT', 'SIGSYS']);
+const CRASH_SIGNALS: ReadonlySet<string> = new Set([
+  'SIGSEGV',
+  'SIGBUS',
+  'SIGILL',
+  'SIGFPE',
+  'SIGABRT',
+  'SIGSYS',
+]);
 
 function rssOf(pid: number): number | null {
   try {
