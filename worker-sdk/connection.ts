@@ -93,6 +93,8 @@ interface Request {
 const WRITE_HIGH_WATER = 256 * 1024;
 /** Unread request body, summed over a connection's requests, above which we stop reading it. */
 const READ_HIGH_WATER = 4 * 1024 * 1024;
+/** How long a stopping server waits for the first request of a just-accepted connection. */
+const FRESH_GRACE_MS = 2000;
 /** Responses smaller than this go out as one copied buffer; larger ones as views (writev). */
 const COPY_LIMIT = 16 * 1024;
 
@@ -150,10 +152,16 @@ export class Connection implements RequestSink {
     return this.requests.size;
   }
 
-  /** Server stopping: close now when idle, else after the last response. */
+  /**
+   * Server stopping: close after the last response. An idle kept-alive connection closes now;
+   * a fresh one was accepted for a request that is on its way, so it gets that request
+   * answered first (or a short grace for it to arrive).
+   */
   drain(): void {
-    if (this.requests.size === 0) this.close();
-    else this.closeAfterFlush = true;
+    if (this.requests.size > 0 || this.served === 0) {
+      this.closeAfterFlush = true;
+      if (this.requests.size === 0) setTimeout(() => this.requests.size === 0 && this.close(), FRESH_GRACE_MS).unref();
+    } else this.close();
   }
 
   private onData(chunk: Buffer): void {
