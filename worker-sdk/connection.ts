@@ -160,7 +160,8 @@ export class Connection implements RequestSink {
   drain(): void {
     if (this.requests.size > 0 || this.served === 0) {
       this.closeAfterFlush = true;
-      if (this.requests.size === 0) setTimeout(() => this.requests.size === 0 && this.close(), FRESH_GRACE_MS).unref();
+      if (this.requests.size === 0)
+        setTimeout(() => this.requests.size === 0 && this.close(), FRESH_GRACE_MS).unref();
     } else this.close();
   }
 

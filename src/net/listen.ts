@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import { dirname } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, type ListenAddress } from './address.js';
 import { describeErrno, UserError } from './errors.js';
@@ -135,6 +136,9 @@ async function listenUnix(
   options: UnixSocketOptions,
 ): Promise<ListeningSocket> {
   await removeStaleSocket(path);
+  // libuv reports a missing directory as EACCES; say what is really wrong.
+  if (!existsSync(dirname(path)))
+    throw new UserError(`cannot bind ${path}: directory ${dirname(path)} does not exist`);
   const handle = createServerHandle(path, -1, -1);
   if (typeof handle === 'number')
     throw new UserError(`cannot bind ${path}: ${describeErrno(errnoName(handle))}`);

@@ -3,7 +3,12 @@ import type { Target } from '../../src/client/connection.js';
 
 /** One GET over a fresh connection (no keep-conn), as a front would send it; resolves with the body. */
 export async function fcgiGet(target: Target, uri = '/', timeoutMs = 10_000): Promise<string> {
-  const client = createClient(target, { keepConn: false, multiplex: false, connections: 1, responseTimeout: timeoutMs });
+  const client = createClient(target, {
+    keepConn: false,
+    multiplex: false,
+    connections: 1,
+    responseTimeout: timeoutMs,
+  });
   try {
     const question = uri.indexOf('?');
     const response = await client.requestAll({

@@ -15,7 +15,12 @@ function run(cmd: string, args: string[], cwd: string): string {
     cwd,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, npm_config_loglevel: 'error', npm_config_fund: 'false', npm_config_audit: 'false' },
+    env: {
+      ...process.env,
+      npm_config_loglevel: 'error',
+      npm_config_fund: 'false',
+      npm_config_audit: 'false',
+    },
   });
 }
 
@@ -42,6 +47,8 @@ describe('npm pack', () => {
       const s = await import('fcgi-prefork');
       console.log(p.FCGI_BEGIN_REQUEST, typeof w.createServer, typeof c.createClient, typeof s.startPool);
     `;
-    expect(run('node', ['--input-type=module', '-e', script], app).trim()).toBe('1 function function function');
+    expect(run('node', ['--input-type=module', '-e', script], app).trim()).toBe(
+      '1 function function function',
+    );
   });
 });

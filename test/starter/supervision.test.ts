@@ -1,4 +1,4 @@
-import { readFileSync, readlinkSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fcgiGet } from '../helpers/fcgi.js';
@@ -73,7 +73,18 @@ describe('starter: one socket, N workers on fd 0', () => {
   it('sets FCGI_WORKER_ID, FCGI_BACKLOG and passes the environment through', async () => {
     const port = await freePort();
     const starter = startCli(
-      ['-p', String(port), '-N', '1', '-b', '77', '--allow-root', 'sh', '-c', 'echo "id=$FCGI_WORKER_ID backlog=$FCGI_BACKLOG extra=$PHP_FCGI_MAX_REQUESTS"; exec sleep 30'],
+      [
+        '-p',
+        String(port),
+        '-N',
+        '1',
+        '-b',
+        '77',
+        '--allow-root',
+        'sh',
+        '-c',
+        'echo "id=$FCGI_WORKER_ID backlog=$FCGI_BACKLOG extra=$PHP_FCGI_MAX_REQUESTS"; exec sleep 30',
+      ],
       { env: { ...process.env, PHP_FCGI_MAX_REQUESTS: '123' } },
     );
     await starter.waitFor(/\[worker 1 pid \d+\] id=1 backlog=77 extra=123/);
@@ -83,10 +94,14 @@ describe('starter: one socket, N workers on fd 0', () => {
     const { starter, port } = await startPool(['-N', '2', '-b', '77', RESPONDER]);
     await waitWorkers(starter.pid, 2);
     const { execFileSync } = await import('node:child_process');
-    await until(() => {
-      const ss = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' });
-      return /LISTEN\s+\d+\s+77\s/.test(ss);
-    }, 5000, 'backlog 77 in ss');
+    await until(
+      () => {
+        const ss = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' });
+        return /LISTEN\s+\d+\s+77\s/.test(ss);
+      },
+      5000,
+      'backlog 77 in ss',
+    );
   });
 
   it('passes no inherited descriptor to the workers', async () => {
@@ -107,10 +122,14 @@ describe('starter: supervision', () => {
     const { starter, target } = await startPool(['-N', '2', RESPONDER]);
     const kids = await waitWorkers(starter.pid, 2);
     process.kill(kids[0]!, 'SIGKILL');
-    await until(async () => {
-      const now = await childrenOf(starter.pid);
-      return now.length === 2 && !now.includes(kids[0]!);
-    }, 10_000, 'replacement');
+    await until(
+      async () => {
+        const now = await childrenOf(starter.pid);
+        return now.length === 2 && !now.includes(kids[0]!);
+      },
+      10_000,
+      'replacement',
+    );
     expect(await fcgiGet(target)).toMatch(/^hello from/);
     await starter.waitFor(new RegExp(`worker \\d \\(pid ${kids[0]}\\) killed by SIGKILL.*restarting it`));
   });
@@ -121,7 +140,9 @@ describe('starter: supervision', () => {
     const starter = startCli(['-p', String(port), '-N', '2', '--allow-root', 'false']);
     expect(await starter.exited).toBe(1);
     expect(Date.now() - started).toBeLessThan(15_000);
-    expect(starter.output()).toMatch(/false keeps exiting \(5 failed starts within 10 s, last: exited with code 1\); giving up/);
+    expect(starter.output()).toMatch(
+      /false keeps exiting \(5 failed starts within 10 s, last: exited with code 1\); giving up/,
+    );
     expect(starter.output()).not.toMatch(/\n\s+at /); // no stack trace
   });
 
@@ -157,10 +178,14 @@ describe('starter: supervision', () => {
     await sleep(300);
     starter.child.kill('SIGHUP');
     await starter.waitFor(/reloading workers \(generation 2\)/);
-    await until(async () => {
-      const now = await childrenOf(starter.pid);
-      return now.length === 2 && now.every((pid) => !before.includes(pid));
-    }, 20_000, 'all workers replaced');
+    await until(
+      async () => {
+        const now = await childrenOf(starter.pid);
+        return now.length === 2 && now.every((pid) => !before.includes(pid));
+      },
+      20_000,
+      'all workers replaced',
+    );
     await sleep(300);
     running = false;
     await Promise.all(loops);
@@ -189,7 +214,10 @@ describe('starter: supervision', () => {
     await sleep(1200); // one stats interval
     const status = startCli(['status', '--control', control, '--json']);
     expect(await status.exited).toBe(0);
-    const state = JSON.parse(status.output()) as { workers: { pid: number; requests: number }[]; totals: { requests: number } };
+    const state = JSON.parse(status.output()) as {
+      workers: { pid: number; requests: number }[];
+      totals: { requests: number };
+    };
     expect(state.workers.map((w) => w.pid).sort()).toEqual([...kids].sort());
     expect(state.totals.requests).toBe(4);
     const table = startCli(['status', '--control', control]);
@@ -213,13 +241,26 @@ describe('starter: addresses', () => {
   it('serves on a unix socket with the requested mode and group, and removes it on exit', async () => {
     const { statSync } = await import('node:fs');
     const path = `/tmp/fcgi-prefork-test-${process.pid}-${Date.now()}.sock`;
-    const starter = startCli(['-s', path, '-M', '0640', '-G', 'nogroup', '-N', '1', '--allow-root', RESPONDER]);
+    const starter = startCli([
+      '-s',
+      path,
+      '-M',
+      '0640',
+      '-G',
+      'nogroup',
+      '-N',
+      '1',
+      '--allow-root',
+      RESPONDER,
+    ]);
     await starter.waitFor(/listening on/);
     const stat = statSync(path);
     expect(stat.isSocket()).toBe(true);
     expect(stat.mode & 0o777).toBe(0o640);
     const { execFileSync } = await import('node:child_process');
-    expect(stat.gid).toBe(Number(execFileSync('getent', ['group', 'nogroup'], { encoding: 'utf8' }).split(':')[2]));
+    expect(stat.gid).toBe(
+      Number(execFileSync('getent', ['group', 'nogroup'], { encoding: 'utf8' }).split(':')[2]),
+    );
     expect(await fcgiGet({ path })).toMatch(/^hello from/);
     starter.child.kill('SIGTERM');
     expect(await starter.exited).toBe(0);
