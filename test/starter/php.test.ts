@@ -17,7 +17,13 @@ afterEach(stopAll);
 /** One request with libfcgi's own client, as `cgi-fcgi -bind -connect` sends it. */
 async function cgiRequest(port: number, query = ''): Promise<string> {
   const { stdout } = await run(cgiFcgi.path!, ['-bind', '-connect', `127.0.0.1:${port}`], {
-    env: { REQUEST_METHOD: 'GET', SCRIPT_FILENAME: SCRIPT, QUERY_STRING: query, REDIRECT_STATUS: '200', SERVER_PROTOCOL: 'HTTP/1.1' },
+    env: {
+      REQUEST_METHOD: 'GET',
+      SCRIPT_FILENAME: SCRIPT,
+      QUERY_STRING: query,
+      REDIRECT_STATUS: '200',
+      SERVER_PROTOCOL: 'HTTP/1.1',
+    },
     timeout: 10_000,
   });
   return stdout;
@@ -44,16 +50,23 @@ describe.skipIf(php.skipReason ?? cgiFcgi.skipReason)('starter with Debian php-c
     expect(starter.output()).not.toMatch(/giving up/);
   });
 
-  it.skipIf(fcgistarter.skipReason)('contrast: under fcgistarter the same pool dies after N × PHP_FCGI_MAX_REQUESTS', async () => {
-    const port = await freePort();
-    const starter = start(fcgistarter.path!, ['-c', php.path!, '-p', String(port), '-i', '127.0.0.1', '-N', '1'], {
-      env: { ...process.env, PHP_FCGI_CHILDREN: '0', PHP_FCGI_MAX_REQUESTS: '3' },
-      detached: true,
-    });
-    await starter.exited; // fcgistarter exits at once, leaving its child unsupervised
-    await waitForListen({ host: '127.0.0.1', port });
-    for (let i = 0; i < 3; i++) expect(await cgiRequest(port)).toMatch(/php says hello/);
-    // The only php-cgi has exited and nobody restarts it: the next request finds no server.
-    await expect(cgiRequest(port)).rejects.toThrow();
-  });
+  it.skipIf(fcgistarter.skipReason)(
+    'contrast: under fcgistarter the same pool dies after N × PHP_FCGI_MAX_REQUESTS',
+    async () => {
+      const port = await freePort();
+      const starter = start(
+        fcgistarter.path!,
+        ['-c', php.path!, '-p', String(port), '-i', '127.0.0.1', '-N', '1'],
+        {
+          env: { ...process.env, PHP_FCGI_CHILDREN: '0', PHP_FCGI_MAX_REQUESTS: '3' },
+          detached: true,
+        },
+      );
+      await starter.exited; // fcgistarter exits at once, leaving its child unsupervised
+      await waitForListen({ host: '127.0.0.1', port });
+      for (let i = 0; i < 3; i++) expect(await cgiRequest(port)).toMatch(/php says hello/);
+      // The only php-cgi has exited and nobody restarts it: the next request finds no server.
+      await expect(cgiRequest(port)).rejects.toThrow();
+    },
+  );
 });
