@@ -137,7 +137,7 @@ export class Connection implements RequestSink {
     this.remotePort = socket.remotePort;
     this.localAddress = socket.localAddress;
     this.localPort = socket.localPort;
-    this.decoder = createDecoder((record) => this.onRecord(record));
+    this.decoder = createDecoder((record) => this.onRecord(record), { fragments: true });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());

@@ -92,7 +92,7 @@ export class ClientConnection {
   private constructor(socket: net.Socket, target: Target) {
     this.socket = socket;
     this.target = target;
-    this.decoder = createDecoder((record) => this.onRecord(record));
+    this.decoder = createDecoder((record) => this.onRecord(record), { fragments: true });
     socket.on('data', (chunk: Buffer) => {
       try {
         this.decoder.push(chunk);

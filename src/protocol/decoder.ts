@@ -1,9 +1,11 @@
 import {
   FCGI_ABORT_REQUEST,
   FCGI_BEGIN_REQUEST,
+  FCGI_DATA,
   FCGI_END_REQUEST,
   FCGI_HEADER_LEN,
   FCGI_MAX_CONTENT_LENGTH,
+  FCGI_PARAMS,
   FCGI_UNKNOWN_TYPE,
   FCGI_VERSION_1,
   recordTypeName,
@@ -25,6 +27,13 @@ export interface FcgiRecord {
 export interface DecoderOptions {
   /** Largest contentLength accepted; a larger record is a RECORD_TOO_LARGE error. Default 65535 (all). */
   readonly maxRecordLength?: number;
+  /**
+   * Deliver the content of stream records (PARAMS, STDIN, STDOUT, STDERR, DATA) that straddle
+   * chunks as several non-empty pieces, each a view of its chunk, instead of copying them into
+   * one buffer. Readers of a stream never see record boundaries anyway; this makes a large
+   * body cost no copy at all. An empty piece still only ever means the stream's end.
+   */
+  readonly fragments?: boolean;
 }
 
 export interface Decoder {
@@ -46,6 +55,12 @@ const EMPTY = Buffer.alloc(0);
 const HEADER = 0;
 const BODY = 1;
 const PADDING = 2;
+/** Inside a stream record delivered in pieces. */
+const FRAGMENT = 3;
+
+function isStreamType(type: number): boolean {
+  return type >= FCGI_PARAMS && type <= FCGI_DATA;
+}
 
 /** Fixed body lengths the spec gives some record types; a record that disagrees is malformed. */
 function fixedBodyLength(type: number): number {
@@ -61,46 +76,64 @@ function fixedBodyLength(type: number): number {
   }
 }
 
-export function createDecoder(onRecord: (record: FcgiRecord) => void, options: DecoderOptions = {}): Decoder {
-  const maxRecordLength = options.maxRecordLength ?? FCGI_MAX_CONTENT_LENGTH;
-  const header = Buffer.alloc(FCGI_HEADER_LEN);
-  let headerFill = 0;
-  let state = HEADER;
-  let type = 0;
-  let requestId = 0;
-  let contentLength = 0;
-  let paddingLength = 0;
-  let body: Buffer = EMPTY;
-  let bodyFill = 0;
-  let paddingLeft = 0;
-  let failure: ProtocolError | null = null;
+/**
+ * The decoder's state machine. A class rather than closures: a server makes one per
+ * connection, and its methods should not be created again for each.
+ */
+class RecordDecoder implements Decoder {
+  private readonly onRecord: (record: FcgiRecord) => void;
+  private readonly maxRecordLength: number;
+  private readonly fragments: boolean;
+  private header: Buffer | null = null;
+  private headerFill = 0;
+  private state = HEADER;
+  private type = 0;
+  private requestId = 0;
+  private contentLength = 0;
+  private paddingLength = 0;
+  private body: Buffer = EMPTY;
+  private bodyFill = 0;
+  private paddingLeft = 0;
+  private failure: ProtocolError | null = null;
 
-  function fail(err: ProtocolError): never {
-    failure = err;
+  constructor(onRecord: (record: FcgiRecord) => void, maxRecordLength: number, fragments: boolean) {
+    this.onRecord = onRecord;
+    this.maxRecordLength = maxRecordLength;
+    this.fragments = fragments;
+  }
+
+  get buffered(): number {
+    return this.headerFill + (this.state === BODY ? this.bodyFill : 0);
+  }
+
+  private fail(err: ProtocolError): never {
+    this.failure = err;
     throw err;
   }
 
   // Reads and checks one header; leaves type/requestId/contentLength/paddingLength set.
-  function readHeader(buf: Uint8Array, at: number): void {
+  private readHeader(buf: Uint8Array, at: number): void {
     const version = buf[at]!;
-    type = buf[at + 1]!;
-    requestId = (buf[at + 2]! << 8) | buf[at + 3]!;
-    contentLength = (buf[at + 4]! << 8) | buf[at + 5]!;
-    paddingLength = buf[at + 6]!;
+    const type = buf[at + 1]!;
+    const contentLength = (buf[at + 4]! << 8) | buf[at + 5]!;
+    this.type = type;
+    this.requestId = (buf[at + 2]! << 8) | buf[at + 3]!;
+    this.contentLength = contentLength;
+    this.paddingLength = buf[at + 6]!;
     if (version !== FCGI_VERSION_1) {
-      fail(new ProtocolError('BAD_VERSION', `record version ${version}, expected ${FCGI_VERSION_1}`));
+      this.fail(new ProtocolError('BAD_VERSION', `record version ${version}, expected ${FCGI_VERSION_1}`));
     }
-    if (contentLength > maxRecordLength) {
-      fail(
+    if (contentLength > this.maxRecordLength) {
+      this.fail(
         new ProtocolError(
           'RECORD_TOO_LARGE',
-          `${recordTypeName(type)} record of ${contentLength} bytes is over the limit of ${maxRecordLength}`,
+          `${recordTypeName(type)} record of ${contentLength} bytes is over the limit of ${this.maxRecordLength}`,
         ),
       );
     }
     const fixed = fixedBodyLength(type);
     if (fixed >= 0 && contentLength !== fixed) {
-      fail(
+      this.fail(
         new ProtocolError(
           'BAD_BODY_LENGTH',
           `${recordTypeName(type)} record has a ${contentLength}-byte body, expected ${fixed}`,
@@ -109,81 +142,104 @@ export function createDecoder(onRecord: (record: FcgiRecord) => void, options: D
     }
   }
 
-  function emit(content: Buffer): void {
-    onRecord({ type, requestId, content });
+  private emit(content: Buffer): void {
+    this.onRecord({ type: this.type, requestId: this.requestId, content });
   }
 
-  function push(input: Uint8Array): void {
-    if (failure) throw failure;
+  push(input: Uint8Array): void {
+    if (this.failure) throw this.failure;
     const chunk = Buffer.isBuffer(input)
       ? input
       : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     const end = chunk.length;
     let pos = 0;
     while (pos < end) {
-      if (state === HEADER) {
-        if (headerFill === 0 && end - pos >= FCGI_HEADER_LEN) {
-          readHeader(chunk, pos);
+      if (this.state === HEADER) {
+        if (this.headerFill === 0 && end - pos >= FCGI_HEADER_LEN) {
+          this.readHeader(chunk, pos);
           pos += FCGI_HEADER_LEN;
         } else {
-          const n = Math.min(FCGI_HEADER_LEN - headerFill, end - pos);
-          chunk.copy(header, headerFill, pos, pos + n);
-          headerFill += n;
+          // A header split across chunks: gather it.
+          const header = (this.header ??= Buffer.alloc(FCGI_HEADER_LEN));
+          const n = Math.min(FCGI_HEADER_LEN - this.headerFill, end - pos);
+          chunk.copy(header, this.headerFill, pos, pos + n);
+          this.headerFill += n;
           pos += n;
-          if (headerFill < FCGI_HEADER_LEN) return;
-          headerFill = 0;
-          readHeader(header, 0);
+          if (this.headerFill < FCGI_HEADER_LEN) return;
+          this.headerFill = 0;
+          this.readHeader(header, 0);
         }
+        const contentLength = this.contentLength;
         if (end - pos >= contentLength) {
           // Fast path: the whole body is in this chunk, hand out a view of it.
           const content = contentLength === 0 ? EMPTY : chunk.subarray(pos, pos + contentLength);
           pos += contentLength;
-          const skip = Math.min(paddingLength, end - pos);
+          const skip = Math.min(this.paddingLength, end - pos);
           pos += skip;
-          paddingLeft = paddingLength - skip;
-          state = paddingLeft > 0 ? PADDING : HEADER;
-          emit(content);
+          this.paddingLeft = this.paddingLength - skip;
+          this.state = this.paddingLeft > 0 ? PADDING : HEADER;
+          this.emit(content);
           continue;
         }
-        body = Buffer.allocUnsafe(contentLength);
-        bodyFill = 0;
-        state = BODY;
+        if (this.fragments && isStreamType(this.type)) {
+          this.bodyFill = 0;
+          this.state = FRAGMENT;
+          continue;
+        }
+        this.body = Buffer.allocUnsafe(contentLength);
+        this.bodyFill = 0;
+        this.state = BODY;
       }
-      if (state === BODY) {
-        const n = Math.min(contentLength - bodyFill, end - pos);
-        chunk.copy(body, bodyFill, pos, pos + n);
-        bodyFill += n;
+      if (this.state === FRAGMENT) {
+        const n = Math.min(this.contentLength - this.bodyFill, end - pos);
+        const piece = chunk.subarray(pos, pos + n);
+        this.bodyFill += n;
         pos += n;
-        if (bodyFill < contentLength) return;
-        const content = body;
-        body = EMPTY;
-        bodyFill = 0;
-        paddingLeft = paddingLength;
-        state = paddingLeft > 0 ? PADDING : HEADER;
-        emit(content);
+        if (this.bodyFill === this.contentLength) {
+          this.bodyFill = 0;
+          this.paddingLeft = this.paddingLength;
+          this.state = this.paddingLeft > 0 ? PADDING : HEADER;
+        }
+        this.emit(piece);
+        continue;
+      }
+      if (this.state === BODY) {
+        const n = Math.min(this.contentLength - this.bodyFill, end - pos);
+        chunk.copy(this.body, this.bodyFill, pos, pos + n);
+        this.bodyFill += n;
+        pos += n;
+        if (this.bodyFill < this.contentLength) return;
+        const content = this.body;
+        this.body = EMPTY;
+        this.bodyFill = 0;
+        this.paddingLeft = this.paddingLength;
+        this.state = this.paddingLeft > 0 ? PADDING : HEADER;
+        this.emit(content);
         continue;
       }
       // PADDING
-      const skip = Math.min(paddingLeft, end - pos);
+      const skip = Math.min(this.paddingLeft, end - pos);
       pos += skip;
-      paddingLeft -= skip;
-      if (paddingLeft === 0) state = HEADER;
+      this.paddingLeft -= skip;
+      if (this.paddingLeft === 0) this.state = HEADER;
     }
   }
 
-  return {
-    push,
-    end() {
-      if (failure) throw failure;
-      if (state !== HEADER || headerFill > 0) {
-        const where = state === HEADER ? 'header' : state === BODY ? 'body' : 'padding';
-        fail(new ProtocolError('TRUNCATED', `stream ended inside a record ${where}`));
-      }
-    },
-    get buffered() {
-      return headerFill + bodyFill;
-    },
-  };
+  end(): void {
+    if (this.failure) throw this.failure;
+    if (this.state !== HEADER || this.headerFill > 0) {
+      const where = this.state === HEADER ? 'header' : this.state === PADDING ? 'padding' : 'body';
+      this.fail(new ProtocolError('TRUNCATED', `stream ended inside a record ${where}`));
+    }
+  }
+}
+
+export function createDecoder(onRecord: (record: FcgiRecord) => void, options: DecoderOptions = {}): Decoder {
+  return new RecordDecoder(
+    onRecord,
+    options.maxRecordLength ?? FCGI_MAX_CONTENT_LENGTH,
+    options.fragments ?? false,
+  );
 }
 
 export interface BeginRequestBody {

@@ -92,55 +92,63 @@ function newParams(): Params {
   return Object.create(null) as Params;
 }
 
+/** A stream of name-value pairs split over any number of records (a class: one per request). */
+class PairsDecoder implements ParamsDecoder {
+  private readonly limit: number;
+  private readonly params: Params = newParams();
+  private readonly need = { n: 0 };
+  private total = 0;
+  // Bytes of a pair that began in an earlier record; joined once enough have arrived.
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  push(input: Uint8Array): void {
+    if (input.length === 0) return;
+    this.total += input.length;
+    if (this.total > this.limit) {
+      throw new ProtocolError('PARAMS_TOO_LARGE', `params total over the limit of ${this.limit} bytes`);
+    }
+    const content = Buffer.isBuffer(input)
+      ? input
+      : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    let buf: Buffer;
+    if (this.pendingLength === 0) {
+      buf = content;
+    } else {
+      this.pending.push(content);
+      this.pendingLength += content.length;
+      if (this.pendingLength < this.need.n) return;
+      buf = Buffer.concat(this.pending, this.pendingLength);
+      this.pending = [];
+      this.pendingLength = 0;
+    }
+    const stop = parsePairs(buf as FastBuffer, 0, buf.length, this.params, this.limit, this.need);
+    if (stop < buf.length) {
+      // Copy the tail: it must not pin the caller's (possibly large) chunk.
+      const rest = Buffer.from(buf.subarray(stop));
+      this.pending = [rest];
+      this.pendingLength = rest.length;
+    }
+  }
+
+  end(): Params {
+    if (this.pendingLength > 0) {
+      throw new ProtocolError(
+        'NAME_VALUE_OVERRUN',
+        `params stream ended inside a name-value pair (${this.pendingLength} bytes of ${this.need.n})`,
+      );
+    }
+    return this.params;
+  }
+}
+
 /** Decodes a stream of name-value pairs split over any number of records. */
 export function createParamsDecoder(options: ParamsDecoderOptions = {}): ParamsDecoder {
-  const limit = options.maxLength ?? DEFAULT_MAX_PARAMS_LENGTH;
-  const params = newParams();
-  const need = { n: 0 };
-  let total = 0;
-  // Bytes of a pair that began in an earlier record; joined once enough have arrived.
-  let pending: Buffer[] = [];
-  let pendingLength = 0;
-
-  return {
-    push(input) {
-      if (input.length === 0) return;
-      total += input.length;
-      if (total > limit) {
-        throw new ProtocolError('PARAMS_TOO_LARGE', `params total over the limit of ${limit} bytes`);
-      }
-      const content = Buffer.isBuffer(input)
-        ? input
-        : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-      let buf: Buffer;
-      if (pendingLength === 0) {
-        buf = content;
-      } else {
-        pending.push(content);
-        pendingLength += content.length;
-        if (pendingLength < need.n) return;
-        buf = Buffer.concat(pending, pendingLength);
-        pending = [];
-        pendingLength = 0;
-      }
-      const stop = parsePairs(buf as FastBuffer, 0, buf.length, params, limit, need);
-      if (stop < buf.length) {
-        // Copy the tail: it must not pin the caller's (possibly large) chunk.
-        const rest = Buffer.from(buf.subarray(stop));
-        pending = [rest];
-        pendingLength = rest.length;
-      }
-    },
-    end() {
-      if (pendingLength > 0) {
-        throw new ProtocolError(
-          'NAME_VALUE_OVERRUN',
-          `params stream ended inside a name-value pair (${pendingLength} bytes of ${need.n})`,
-        );
-      }
-      return params;
-    },
-  };
+  return new PairsDecoder(options.maxLength ?? DEFAULT_MAX_PARAMS_LENGTH);
 }
 
 /** Decodes the pairs in one buffer (a GET_VALUES or GET_VALUES_RESULT body). */

@@ -396,3 +396,48 @@ describe('differential: the same records as fastcgi-stream on valid input', () =
     );
   });
 });
+
+describe('fragments mode', () => {
+  it('delivers straddling stream records as non-empty views, and fixed records whole', () => {
+    fc.assert(
+      fc.property(
+        fc.array(streamRecord, { maxLength: 8 }),
+        fc.integer({ min: 1, max: 50 }),
+        (records, chunk) => {
+          const bytes = Buffer.concat([
+            ...records.map((r) => encodeRecord(r.type, r.requestId, r.content)),
+            encodeBeginRequest(1, FCGI_RESPONDER, 0),
+          ]);
+          const pieces: FcgiRecord[] = [];
+          const decoder = createDecoder((r) => pieces.push(r), { fragments: true });
+          for (let at = 0; at < bytes.length; at += chunk) decoder.push(bytes.subarray(at, at + chunk));
+          decoder.end();
+          const begin = pieces.pop()!;
+          expect(begin.type).toBe(FCGI_BEGIN_REQUEST);
+          expect(begin.content.length).toBe(8);
+          // Joining the pieces of each record gives the records back.
+          const joined: [number, number, number[]][] = [];
+          for (const r of records) joined.push([r.type, r.requestId, []]);
+          let k = -1;
+          let left = 0;
+          for (const piece of pieces) {
+            if (left === 0) {
+              k++;
+              left = records[k]!.content.length;
+              if (left === 0) {
+                expect(piece.content.length).toBe(0);
+                continue;
+              }
+            }
+            expect(piece.content.length).toBeGreaterThan(0);
+            expect([piece.type, piece.requestId]).toEqual([records[k]!.type, records[k]!.requestId]);
+            joined[k]![2].push(...piece.content);
+            left -= piece.content.length;
+          }
+          expect(joined).toEqual(records.map((r) => [r.type, r.requestId, [...r.content]]));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
