@@ -218,7 +218,8 @@ export class Connection implements RequestSink {
         else this.paramsComplete(request, request.params.end());
         return;
       case FCGI_STDIN:
-        if (!request) return;
+        // An authorizer gets no body (spec 6.3): a STDIN the front sends anyway is ignored.
+        if (!request || request.role === FCGI_AUTHORIZER) return;
         if (request.params) throw new Error(`FCGI_STDIN for request ${requestId} before its params ended`);
         if (request.stdinDone) throw new Error(`FCGI_STDIN for request ${requestId} after its end`);
         this.body(request, content);
@@ -311,8 +312,8 @@ export class Connection implements RequestSink {
     req.httpVersion = head.httpVersion;
     req.httpVersionMajor = head.httpVersionMajor;
     req.httpVersionMinor = head.httpVersionMinor;
-    // headers are built by node:http from rawHeaders on first use.
     req.rawHeaders = head.rawHeaders;
+    req.headers = head.headers;
     const extras = req as unknown as {
       params: Params;
       requestId: number;
@@ -336,7 +337,6 @@ export class Connection implements RequestSink {
     request.req = req;
     request.res = res;
     if (request.role === FCGI_AUTHORIZER) {
-      // An authorizer gets no body (spec 6.3); a STDIN the front sends anyway is ignored.
       request.stdinDone = true;
       req.push(null);
       req.complete = true;
@@ -359,7 +359,7 @@ export class Connection implements RequestSink {
       }
       return;
     }
-    if (request.rejected || request.role === FCGI_AUTHORIZER) return;
+    if (request.rejected) return;
     request.bodyBytes += content.length;
     if (request.bodyBytes > this.options.maxBodyLength) {
       request.rejected = true;
@@ -424,12 +424,8 @@ export class Connection implements RequestSink {
   }
 
   private abort(request: Request): void {
-    const req = request.req;
-    if (req && !req.complete) {
-      (req as { aborted: boolean }).aborted = true;
-      req.emit('aborted');
-    }
-    req?.destroy();
+    // node:http's IncomingMessage emits 'aborted' itself when destroyed before its end.
+    request.req?.destroy();
     request.data?.destroy();
     if (request.socket)
       request.socket.destroy(); // → release → END_REQUEST

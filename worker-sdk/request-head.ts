@@ -9,6 +9,8 @@ export interface RequestHead {
   readonly httpVersionMinor: number;
   /** [name, value, name, value, …] as node:http keeps them; names lower-case. */
   readonly rawHeaders: string[];
+  /** The same, as node:http's headers object. */
+  readonly headers: Record<string, string>;
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly https: boolean;
@@ -16,17 +18,26 @@ export interface RequestHead {
 
 export function buildRequestHead(params: Params): RequestHead {
   const rawHeaders: string[] = [];
+  const headers: Record<string, string> = {};
   for (const name in params) {
     // HTTP_ACCEPT_LANGUAGE → accept-language
     if (name.length > 5 && name.charCodeAt(0) === 72 && name.startsWith('HTTP_')) {
-      rawHeaders.push(name.slice(5).toLowerCase().replaceAll('_', '-'), params[name]!);
+      const header = name.slice(5).toLowerCase().replaceAll('_', '-');
+      rawHeaders.push(header, params[name]!);
+      headers[header] = params[name]!;
     }
   }
   // CGI moves these two out of HTTP_*.
   const type = params.CONTENT_TYPE;
-  if (type) rawHeaders.push('content-type', type);
+  if (type) {
+    rawHeaders.push('content-type', type);
+    headers['content-type'] = type;
+  }
   const length = params.CONTENT_LENGTH;
-  if (length) rawHeaders.push('content-length', length);
+  if (length) {
+    rawHeaders.push('content-length', length);
+    headers['content-length'] = length;
+  }
 
   let url = params.REQUEST_URI;
   if (!url) {
@@ -47,6 +58,7 @@ export function buildRequestHead(params: Params): RequestHead {
     httpVersionMajor: major,
     httpVersionMinor: minor,
     rawHeaders,
+    headers,
     remoteAddress: params.REMOTE_ADDR,
     remotePort: Number.isInteger(port) ? port : undefined,
     https: https !== undefined && https !== '' && https.toLowerCase() !== 'off',
