@@ -1,0 +1,144 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from '../../worker-sdk/index.js';
+import { freePort } from '../helpers/net.js';
+import { type Nginx, startNginx } from '../helpers/nginx.js';
+import { peer } from '../helpers/peers.js';
+
+/**
+ * Frameworks call node:http's req/res in many small ways (string bodies in any encoding, head
+ * and body in one write, flushHeaders, rawHeaders). The same handler runs on node:http and on
+ * the worker SDK behind nginx; what a client sees must be the same bytes.
+ */
+const handler = (req: IncomingMessage, res: ServerResponse): void => {
+  switch (req.url) {
+    case '/end-utf8':
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.end('ñ✓ — unicode 🚀');
+      return;
+    case '/write-utf8':
+      res.write('ñ');
+      res.write('✓');
+      res.end('🚀');
+      return;
+    case '/hex':
+      res.end('c3b1e29c93', 'hex');
+      return;
+    case '/latin1':
+      res.setHeader('Content-Type', 'text/plain; charset=iso-8859-1');
+      res.end('ÿé', 'latin1');
+      return;
+    case '/base64-write':
+      res.write('w7E=', 'base64');
+      res.end();
+      return;
+    case '/write-head':
+      res.writeHead(201, { 'Content-Type': 'text/plain; charset=utf-8' }).end('créé ✓');
+      return;
+    case '/flush-headers':
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.flushHeaders();
+      setTimeout(() => res.end('après ✓'), 10);
+      return;
+    case '/no-content':
+      res.statusCode = 204;
+      res.end();
+      return;
+    case '/request-view': {
+      let bytes = 0;
+      req.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+      });
+      req.on('end', () => {
+        const raw = req.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+        res.setHeader('Content-Type', 'application/json');
+        res.end(
+          JSON.stringify({
+            method: req.method,
+            url: req.url,
+            contentType: req.headers['content-type'],
+            contentLength: req.headers['content-length'],
+            xTest: req.headers['x-test'],
+            // node:http has each request header once in rawHeaders; a fetch Request or
+            // @hono/node-server built from rawHeaders would otherwise see "a, a".
+            contentTypeLines: raw.filter((n) => n === 'content-type').length,
+            contentLengthLines: raw.filter((n) => n === 'content-length').length,
+            bytes,
+          }),
+        );
+      });
+      return;
+    }
+    default:
+      res.statusCode = 404;
+      res.end('not found');
+  }
+};
+
+const nginxPeer = peer('nginx', 'nginx-light');
+
+describe.skipIf(nginxPeer.skipReason)(
+  'the same node:http handler on node:http and on the SDK behind nginx',
+  () => {
+    let direct: http.Server;
+    let directUrl: string;
+    let sdk: ReturnType<typeof createServer>;
+    let nginx: Nginx;
+
+    beforeAll(async () => {
+      direct = http.createServer(handler);
+      await new Promise<void>((resolve) => direct.listen(0, '127.0.0.1', resolve));
+      directUrl = `http://127.0.0.1:${(direct.address() as AddressInfo).port}`;
+      const port = await freePort();
+      sdk = createServer(handler);
+      await new Promise<void>((resolve) => sdk.listen(port, '127.0.0.1', resolve));
+      nginx = await startNginx({ fastcgi: { host: '127.0.0.1', port } });
+    });
+
+    afterAll(async () => {
+      await nginx?.stop();
+      await new Promise<void>((resolve) => sdk?.close(() => resolve()));
+      await new Promise<void>((resolve) => direct?.close(() => resolve()));
+    });
+
+    async function both(path: string, init?: RequestInit) {
+      const [a, b] = await Promise.all([fetch(directUrl + path, init), fetch(nginx.url + path, init)]);
+      const view = async (r: Response) => ({
+        status: r.status,
+        contentType: r.headers.get('content-type'),
+        body: Buffer.from(await r.arrayBuffer()).toString('hex'),
+      });
+      return { node: await view(a), sdk: await view(b) };
+    }
+
+    it.each([
+      '/end-utf8',
+      '/write-utf8',
+      '/hex',
+      '/latin1',
+      '/base64-write',
+      '/write-head',
+      '/flush-headers',
+      '/no-content',
+      '/nowhere',
+    ])('%s: same status, type and body bytes', async (path) => {
+      const { node, sdk } = await both(path);
+      expect(sdk).toEqual(node);
+    });
+
+    it('a POST looks the same to the handler: one content-type, one content-length, the body', async () => {
+      const body = JSON.stringify({ hello: 'wörld' });
+      const init = { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Test': 'yes' }, body };
+      const { node, sdk } = await both('/request-view', init);
+      expect(JSON.parse(Buffer.from(node.body, 'hex').toString())).toMatchObject({
+        contentTypeLines: 1,
+        contentLengthLines: 1,
+        bytes: Buffer.byteLength(body),
+      });
+      expect(JSON.parse(Buffer.from(sdk.body, 'hex').toString())).toEqual(
+        JSON.parse(Buffer.from(node.body, 'hex').toString()),
+      );
+    });
+  },
+);
