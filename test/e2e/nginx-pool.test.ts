@@ -1,0 +1,239 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, waitForListen } from '../helpers/net.js';
+import { type Nginx, startNginx } from '../helpers/nginx.js';
+import { peer } from '../helpers/peers.js';
+import { isAlive, ROOT, type Running, start, startCli, stopAll, until } from '../helpers/processes.js';
+
+/**
+ * A real nginx in front of a pool of worker-SDK processes (examples/hello.ts), with real HTTP
+ * requests: under the project's starter with fastcgi_keep_conn off and on, then one SDK worker
+ * under Debian's spawn-fcgi and under Apache's fcgistarter.
+ */
+const nginxPeer = peer('nginx', 'nginx-light');
+const spawnFcgi = peer('spawn-fcgi', 'spawn-fcgi');
+const fcgistarter = peer('fcgistarter', 'apache2-utils');
+const HELLO = join(ROOT, 'examples', 'hello.ts');
+
+/** Established TCP connections to 127.0.0.1:port (nginx's side of them), from ss. */
+function connectionsTo(port: number): number {
+  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( dport = :${port} )`], {
+    encoding: 'utf8',
+  });
+  return out.split('\n').filter((line) => line.trim() !== '').length;
+}
+
+async function get(url: string): Promise<{ workerId: string; pid: number }> {
+  const response = await fetch(url);
+  expect(response.status).toBe(200);
+  const text = await response.text();
+  const match = /^Hello from fcgi-prefork worker (\S+) \(pid (\d+)\)$/m.exec(text);
+  expect(match, text).not.toBeNull();
+  return { workerId: match![1]!, pid: Number(match![2]) };
+}
+
+async function postEcho(url: string, size: number): Promise<void> {
+  const body = randomBytes(size);
+  const response = await fetch(`${url}/echo`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/octet-stream' },
+    body,
+  });
+  expect(response.status).toBe(200);
+  expect(await response.json()).toEqual({
+    bytes: size,
+    sha256: createHash('sha256').update(body).digest('hex'),
+  });
+}
+
+/** GET /stream?n=…: every chunk arrives, and spread over time (nginx passes them on unbuffered). */
+async function stream(url: string, chunks: number, timed = true): Promise<void> {
+  const response = await fetch(`${url}/stream?n=${chunks}`);
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const arrivals: number[] = [];
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    arrivals.push(Date.now());
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  expect(text).toBe(Array.from({ length: chunks }, (_, i) => `chunk ${i}\n`).join(''));
+  // The worker writes a chunk every 20 ms: a buffered response would arrive all at once.
+  // (Not under a concurrent load, where this process may read several chunks at once.)
+  if (!timed) return;
+  expect(arrivals.length).toBeGreaterThan(1);
+  expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(20 * (chunks - 2));
+}
+
+describe.skipIf(nginxPeer.skipReason)('nginx in front of an SDK pool under the starter', () => {
+  describe.each([
+    { keepConn: false, label: 'fastcgi_keep_conn off: a FastCGI connection per request' },
+    { keepConn: true, label: 'fastcgi_keep_conn on with upstream keepalive' },
+  ])('$label', ({ keepConn }) => {
+    let pool: Running;
+    let nginx: Nginx;
+    let port: number;
+
+    beforeAll(async () => {
+      port = await freePort();
+      pool = startCli(['-p', String(port), '-N', '2', '--allow-root', '--', 'examples/hello.ts']);
+      await waitForListen({ host: '127.0.0.1', port });
+      nginx = await startNginx({
+        fastcgi: { host: '127.0.0.1', port },
+        ...(keepConn ? { keepConn: true, keepalive: 8 } : {}),
+      });
+      await until(
+        async () => {
+          try {
+            return (await fetch(`${nginx.url}/`)).status === 200;
+          } catch {
+            return false;
+          }
+        },
+        15_000,
+        'the pool to answer',
+      );
+    });
+
+    afterAll(async () => {
+      await nginx?.stop();
+      await pool?.stop();
+    });
+
+    it('GET: answered by a worker of the pool', async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 10; i++) seen.add((await get(`${nginx.url}/`)).workerId);
+      for (const id of seen) expect(['1', '2']).toContain(id);
+    });
+
+    it('POST with a 5 MiB body: the worker gets every byte (size and SHA-256 echoed)', async () => {
+      await postEcho(nginx.url, 5 * 1024 * 1024);
+    });
+
+    it('streams a response chunk by chunk', async () => {
+      await stream(nginx.url, 6);
+    });
+
+    it('40 concurrent requests of mixed kinds all succeed', async () => {
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          i % 4 === 0
+            ? postEcho(nginx.url, 100_000 + i)
+            : i % 4 === 1
+              ? stream(nginx.url, 3, false)
+              : get(`${nginx.url}/`),
+        ),
+      );
+    });
+
+    it(
+      keepConn
+        ? 'keeps FastCGI connections open between requests'
+        : 'closes each FastCGI connection after its request',
+      async () => {
+        for (let i = 0; i < 5; i++) await get(`${nginx.url}/`);
+        if (keepConn) {
+          // nginx's cached upstream connections stay established, and requests reuse them.
+          expect(connectionsTo(port)).toBeGreaterThanOrEqual(1);
+          const before = connectionsTo(port);
+          for (let i = 0; i < 10; i++) await get(`${nginx.url}/`);
+          expect(connectionsTo(port)).toBe(before);
+        } else {
+          await until(() => connectionsTo(port) === 0, 5000, 'no FastCGI connection left open');
+        }
+      },
+    );
+  });
+});
+
+describe.skipIf(nginxPeer.skipReason || spawnFcgi.skipReason)('an SDK worker under spawn-fcgi', () => {
+  let nginx: Nginx | undefined;
+  afterEach(async () => {
+    await nginx?.stop();
+    nginx = undefined;
+    await stopAll();
+  });
+
+  it('serves GET, a 5 MiB POST and a stream through nginx', async () => {
+    const port = await freePort();
+    // -n: spawn-fcgi binds, then execs the worker in its own place (no fork), so the test owns its pid.
+    const worker = start(
+      spawnFcgi.path!,
+      ['-p', String(port), '-a', '127.0.0.1', '-n', '--', process.execPath, '--import', 'tsx', HELLO],
+      { cwd: ROOT },
+    );
+    await waitForListen({ host: '127.0.0.1', port });
+    nginx = await startNginx({ fastcgi: { host: '127.0.0.1', port } });
+    const { workerId, pid } = await get(`${nginx.url}/`);
+    expect(pid).toBe(worker.pid);
+    expect(workerId).toBe('-'); // no starter: no FCGI_WORKER_ID
+    await postEcho(nginx.url, 5 * 1024 * 1024);
+    await stream(nginx.url, 4);
+  });
+});
+
+describe.skipIf(nginxPeer.skipReason || fcgistarter.skipReason)('an SDK worker under fcgistarter', () => {
+  const mark = randomUUID();
+  let dir: string;
+  let nginx: Nginx | undefined;
+
+  /** fcgistarter exits once it has spawned: its children are found by an env marker. */
+  function markedPids(): number[] {
+    const pids: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(`FCGI_E2E_MARK=${mark}\0`))
+          pids.push(Number(entry));
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+    return pids;
+  }
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fcgistarter-'));
+  });
+
+  afterAll(async () => {
+    await nginx?.stop();
+    for (const pid of markedPids()) process.kill(pid, 'SIGTERM');
+    await until(() => markedPids().every((pid) => !isAlive(pid)), 5000, 'fcgistarter children to exit').catch(
+      () => {
+        for (const pid of markedPids()) process.kill(pid, 'SIGKILL');
+      },
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves GET, a 5 MiB POST and a stream through nginx; nothing is left running', async () => {
+    const port = await freePort();
+    // fcgistarter runs a program without arguments, from /: a script gives it the worker.
+    const script = join(dir, 'worker.sh');
+    writeFileSync(script, `#!/bin/sh\ncd '${ROOT}' && exec '${process.execPath}' --import tsx '${HELLO}'\n`);
+    chmodSync(script, 0o755);
+    const starter = start(
+      fcgistarter.path!,
+      ['-c', script, '-p', String(port), '-i', '127.0.0.1', '-N', '1'],
+      {
+        env: { ...process.env, FCGI_E2E_MARK: mark },
+      },
+    );
+    expect(await starter.exited).toBe(0);
+    await waitForListen({ host: '127.0.0.1', port });
+    nginx = await startNginx({ fastcgi: { host: '127.0.0.1', port } });
+    const { pid } = await get(`${nginx.url}/`);
+    expect(markedPids()).toContain(pid);
+    await postEcho(nginx.url, 5 * 1024 * 1024);
+    await stream(nginx.url, 4);
+    // The worker outlives fcgistarter; it stops on SIGTERM like under any starter.
+    for (const child of markedPids()) process.kill(child, 'SIGTERM');
+    await until(() => markedPids().length === 0, 5000, 'the fcgistarter worker to exit on SIGTERM');
+  });
+});
