@@ -17,12 +17,13 @@ app.get('/users/:id', (req, res) => {
 app.post('/echo', (req, res) => {
   res.json({ received: req.body });
 });
-// The FastCGI params nginx sent (SCRIPT_FILENAME, REMOTE_ADDR, …) are on req.params… except
-// that Express reuses req.params for route params, so read them from the raw request instead.
+// The FastCGI params nginx sent (SCRIPT_FILENAME, SERVER_SOFTWARE, …) arrive as req.params, but
+// Express overwrites req.params with each route's own; the listener below keeps them in res.locals.
 app.get('/server', (req, res) => {
-  res.json({ remoteAddress: req.socket.remoteAddress, protocol: req.httpVersion });
+  const fcgi = res.locals.fcgi as Record<string, string>;
+  res.json({ front: fcgi.SERVER_SOFTWARE, remoteAddress: req.socket.remoteAddress });
 });
 
-const server = createServer(app);
+const server = createServer((req, res) => app(req, Object.assign(res, { locals: { fcgi: req.params } })));
 if (process.env.PORT) server.listen(Number(process.env.PORT), '127.0.0.1');
 else server.listen();

@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Params } from '../../src/protocol/index.js';
 import { createServer } from '../../worker-sdk/index.js';
 import { type AppHooks, frameworkSuite, laterChunks } from './suite.js';
 
@@ -32,6 +33,12 @@ function buildApp(hooks: AppHooks): express.Express {
   app.get('/cookies', (_req, res) => {
     res.cookie('a', '1').cookie('b', '2', { httpOnly: true, path: '' }).send('ok');
   });
+  // Express sets req.params to the route's params on every layer, hiding the FastCGI params the
+  // SDK put there; the listener below keeps them under res.locals first.
+  app.get('/fcgi', (_req, res) => {
+    const params = res.locals.fcgi as Params;
+    res.json({ software: params.SERVER_SOFTWARE, uri: params.REQUEST_URI });
+  });
   app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
     res
       .status(err.status ?? 500)
@@ -42,7 +49,11 @@ function buildApp(hooks: AppHooks): express.Express {
 }
 
 frameworkSuite('express', async (hooks, port) => {
-  const server = createServer(buildApp(hooks));
+  const app = buildApp(hooks);
+  const server = createServer((req, res) => {
+    // Express keeps a res.locals it finds (as own property: it survives Express's re-parenting).
+    app(req, Object.assign(res, { locals: { fcgi: req.params } }));
+  });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return () => new Promise<void>((resolve) => server.close(() => resolve()));
 });

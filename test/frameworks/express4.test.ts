@@ -1,4 +1,5 @@
 import express4 from 'express4';
+import type { Params } from '../../src/protocol/index.js';
 import { createServer } from '../../worker-sdk/index.js';
 import { type AppHooks, frameworkSuite, laterChunks } from './suite.js';
 
@@ -34,11 +35,22 @@ function buildApp(hooks: AppHooks) {
   app.get('/cookies', (_req, res) => {
     res.cookie('a', '1').cookie('b', '2', { httpOnly: true, path: '' }).send('ok');
   });
+  // Express 4 too sets req.params to the route's params on every layer: the FastCGI params
+  // are kept on the request under another name before Express sees it.
+  app.get('/fcgi', (req, res) => {
+    const params = (req as unknown as { fcgiParams: Params }).fcgiParams;
+    res.json({ software: params.SERVER_SOFTWARE, uri: params.REQUEST_URI });
+  });
   return app;
 }
 
 frameworkSuite('express4', async (hooks, port) => {
-  const server = createServer(buildApp(hooks));
+  const app = buildApp(hooks);
+  const server = createServer((req, res) => {
+    // An own property: it survives Express re-parenting req onto its own prototype.
+    Object.defineProperty(req, 'fcgiParams', { value: req.params });
+    app(req, res);
+  });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return () => new Promise<void>((resolve) => server.close(() => resolve()));
 });

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import Fastify from 'fastify';
-import { createServer } from '../../worker-sdk/index.js';
+import { createServer, type FcgiIncomingMessage } from '../../worker-sdk/index.js';
 import { type AppHooks, frameworkSuite, laterChunks } from './suite.js';
 
 // Fastify builds its own node:http server unless given a serverFactory: that is the one line
@@ -38,6 +38,10 @@ function buildApp(hooks: AppHooks) {
   app.get('/cookies', async (_request, reply) => {
     reply.header('set-cookie', ['a=1; Path=/', 'b=2; HttpOnly']);
     return 'ok';
+  });
+  app.get('/fcgi', async (request) => {
+    const { params } = request.raw as FcgiIncomingMessage;
+    return { software: params.SERVER_SOFTWARE, uri: params.REQUEST_URI };
   });
   return app;
 }

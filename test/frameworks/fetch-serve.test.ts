@@ -1,4 +1,4 @@
-import { serve } from '../../worker-sdk/index.js';
+import { type FetchInfo, serve } from '../../worker-sdk/index.js';
 import { type AppHooks, frameworkSuite, laterChunks } from './suite.js';
 
 // The SDK's own fetch-style API: a Request in, a Response out, no framework.
@@ -12,7 +12,7 @@ class HttpError extends Error {
 }
 
 function handler(hooks: AppHooks) {
-  const route = async (request: Request): Promise<Response> => {
+  const route = async (request: Request, info: FetchInfo): Promise<Response> => {
     const url = new URL(request.url);
     const user = /^\/users\/([^/]+)$/.exec(url.pathname);
     if (request.method === 'GET' && url.pathname === '/hello') return new Response('hello from serve');
@@ -39,6 +39,8 @@ function handler(hooks: AppHooks) {
       });
       return new Response(body, { headers: { 'X-Accel-Buffering': 'no', 'Content-Type': 'text/plain' } });
     }
+    if (url.pathname === '/fcgi')
+      return Response.json({ software: info.params.SERVER_SOFTWARE, uri: info.params.REQUEST_URI });
     if (url.pathname === '/teapot') throw new HttpError(418, "I'm a teapot");
     if (url.pathname === '/boom') throw new Error('boom');
     if (url.pathname === '/cookies') {
@@ -50,9 +52,9 @@ function handler(hooks: AppHooks) {
     return new Response('not found', { status: 404 });
   };
   // The application's own error handling, as a fetch handler would have it.
-  return async (request: Request): Promise<Response> => {
+  return async (request: Request, info: FetchInfo): Promise<Response> => {
     try {
-      return await route(request);
+      return await route(request, info);
     } catch (err) {
       if (err instanceof HttpError) return new Response(err.message, { status: err.status });
       return new Response('Internal Server Error', { status: 500 });

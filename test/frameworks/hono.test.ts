@@ -1,15 +1,15 @@
-import { getRequestListener } from '@hono/node-server';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import { setCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
 import { stream } from 'hono/streaming';
-import { createServer } from '../../worker-sdk/index.js';
+import { createServer, type FcgiIncomingMessage } from '../../worker-sdk/index.js';
 import { type AppHooks, frameworkSuite, laterChunks } from './suite.js';
 
 // Hono is fetch-shaped; @hono/node-server's getRequestListener adapts it to node:http, and
 // that adapter runs on the worker SDK as it is.
-function buildApp(hooks: AppHooks): Hono {
-  const app = new Hono();
+function buildApp(hooks: AppHooks) {
+  const app = new Hono<{ Bindings: HttpBindings }>();
   app.get('/hello', (c) => c.text('hello from hono'));
   app.get('/users/:id', (c) =>
     c.json({ id: c.req.param('id'), tag: c.req.query('tag'), header: c.req.header('x-test') ?? null }),
@@ -36,6 +36,10 @@ function buildApp(hooks: AppHooks): Hono {
     setCookie(c, 'a', '1', { path: '/' });
     setCookie(c, 'b', '2', { httpOnly: true });
     return c.text('ok');
+  });
+  app.get('/fcgi', (c) => {
+    const { params } = c.env.incoming as FcgiIncomingMessage;
+    return c.json({ software: params.SERVER_SOFTWARE, uri: params.REQUEST_URI });
   });
   // Hono's default onError logs the error; the answer (500) is the same.
   app.onError((err, c) =>

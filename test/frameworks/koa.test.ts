@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
-import { createServer } from '../../worker-sdk/index.js';
+import { createServer, type FcgiIncomingMessage } from '../../worker-sdk/index.js';
 import { type AppHooks, frameworkSuite, laterChunks } from './suite.js';
 
 // Koa with @koa/router and koa-bodyparser; `app.callback()` is the node:http listener.
@@ -41,6 +41,10 @@ function buildApp(hooks: AppHooks): Koa {
     ctx.cookies.set('a', '1', { path: '/', httpOnly: false });
     ctx.cookies.set('b', '2', { path: '', httpOnly: true });
     ctx.body = 'ok';
+  });
+  router.get('/fcgi', (ctx) => {
+    const { params } = ctx.req as FcgiIncomingMessage;
+    ctx.body = { software: params.SERVER_SOFTWARE, uri: params.REQUEST_URI };
   });
   app.use(bodyParser());
   app.use(router.routes());

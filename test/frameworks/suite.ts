@@ -15,6 +15,8 @@ import { peer } from '../helpers/peers.js';
  *   GET  /teapot           throws an error carrying status 418 (framework's error handler answers)
  *   GET  /boom             throws a plain Error (framework's error handler answers 500)
  *   GET  /cookies          two Set-Cookie headers: a=1; Path=/ and b=2 with HttpOnly
+ *   GET  /fcgi             JSON { software, uri }: the FastCGI params SERVER_SOFTWARE and
+ *                          REQUEST_URI, read the way that framework reaches the raw request
  * anything else           the framework's own 404
  */
 export interface AppHooks {
@@ -143,6 +145,15 @@ export function frameworkSuite(name: string, startApp: StartApp): void {
       expect(cookies[0]).toMatch(/^a=1; path=\/$/i);
       expect(cookies[1]).toMatch(/^b=2;.*\bhttponly\b/i);
       await response.arrayBuffer();
+    });
+
+    it('reaches the FastCGI params nginx sent', async () => {
+      const response = await fetch(`${nginx.url}/fcgi?x=1`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({
+        software: expect.stringMatching(/^nginx\/\d/),
+        uri: '/fcgi?x=1',
+      });
     });
 
     it('keeps serving after all of the above', async () => {
