@@ -1,6 +1,7 @@
+import type { ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Params } from '../../src/protocol/index.js';
-import { createServer } from '../../worker-sdk/index.js';
+import { createServer, type FcgiIncomingMessage } from '../../worker-sdk/index.js';
 import { type AppHooks, frameworkSuite, laterChunks } from './suite.js';
 
 // Express 5, written as for node:http; only `createServer` comes from the worker SDK.
@@ -49,10 +50,11 @@ function buildApp(hooks: AppHooks): express.Express {
 }
 
 frameworkSuite('express', async (hooks, port) => {
-  const app = buildApp(hooks);
-  const server = createServer((req, res) => {
-    // Express keeps a res.locals it finds (as own property: it survives Express's re-parenting).
-    app(req, Object.assign(res, { locals: { fcgi: req.params } }));
+  const server = createServer(buildApp(hooks));
+  // A 'request' listener ahead of the app's: Express keeps a res.locals it finds (an own
+  // property, so it survives Express's re-parenting of res).
+  server.prependListener('request', (req: FcgiIncomingMessage, res: ServerResponse) => {
+    Object.assign(res, { locals: { fcgi: req.params } });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return () => new Promise<void>((resolve) => server.close(() => resolve()));
