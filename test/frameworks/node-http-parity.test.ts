@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +42,23 @@ const handler = (req: IncomingMessage, res: ServerResponse): void => {
       res.flushHeaders();
       setTimeout(() => res.end('après ✓'), 10);
       return;
+    case '/big': {
+      // 8 MiB in 64 KiB writes, waiting for 'drain' whenever write() says so.
+      let sent = 0;
+      const pump = () => {
+        while (sent < 128) {
+          const chunk = Buffer.alloc(64 * 1024, sent % 251);
+          sent++;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
     case '/no-content':
       res.statusCode = 204;
       res.end();
@@ -76,6 +94,16 @@ const handler = (req: IncomingMessage, res: ServerResponse): void => {
   }
 };
 
+/** Small bodies as hex (a readable diff), large ones as length and SHA-256. */
+function bodyView(body: Buffer): { body?: string; bytes?: number; sha256?: string } {
+  if (body.length <= 1024) return { body: body.toString('hex') };
+  return { bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+}
+
+function jsonOf(view: { body?: string }): unknown {
+  return JSON.parse(Buffer.from(view.body ?? '', 'hex').toString());
+}
+
 const nginxPeer = peer('nginx', 'nginx-light');
 
 describe.skipIf(nginxPeer.skipReason)(
@@ -107,7 +135,8 @@ describe.skipIf(nginxPeer.skipReason)(
       const view = async (r: Response) => ({
         status: r.status,
         contentType: r.headers.get('content-type'),
-        body: Buffer.from(await r.arrayBuffer()).toString('hex'),
+        contentLength: r.headers.get('content-length'),
+        ...bodyView(Buffer.from(await r.arrayBuffer())),
       });
       return { node: await view(a), sdk: await view(b) };
     }
@@ -127,18 +156,31 @@ describe.skipIf(nginxPeer.skipReason)(
       expect(sdk).toEqual(node);
     });
 
+    it('/big: 8 MiB written with backpressure arrives byte for byte', async () => {
+      const { node, sdk } = await both('/big');
+      expect(node).toMatchObject({ bytes: 8 * 1024 * 1024 });
+      expect(sdk).toEqual(node);
+    });
+
+    it.each(['/end-utf8', '/hex', '/write-head'])(
+      'HEAD %s: same status, type and length, no body',
+      async (path) => {
+        const { node, sdk } = await both(path, { method: 'HEAD' });
+        expect(node).toMatchObject({ body: '' });
+        expect(sdk).toEqual(node);
+      },
+    );
+
     it('a POST looks the same to the handler: one content-type, one content-length, the body', async () => {
       const body = JSON.stringify({ hello: 'wörld' });
       const init = { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Test': 'yes' }, body };
       const { node, sdk } = await both('/request-view', init);
-      expect(JSON.parse(Buffer.from(node.body, 'hex').toString())).toMatchObject({
+      expect(jsonOf(node)).toMatchObject({
         contentTypeLines: 1,
         contentLengthLines: 1,
         bytes: Buffer.byteLength(body),
       });
-      expect(JSON.parse(Buffer.from(sdk.body, 'hex').toString())).toEqual(
-        JSON.parse(Buffer.from(node.body, 'hex').toString()),
-      );
+      expect(jsonOf(sdk)).toEqual(jsonOf(node));
     });
   },
 );
