@@ -19,12 +19,17 @@ const spawnFcgi = peer('spawn-fcgi', 'spawn-fcgi');
 const fcgistarter = peer('fcgistarter', 'apache2-utils');
 const HELLO = join(ROOT, 'examples', 'hello.ts');
 
-/** Established TCP connections to 127.0.0.1:port (nginx's side of them), from ss. */
-function connectionsTo(port: number): number {
-  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( dport = :${port} )`], {
-    encoding: 'utf8',
-  });
-  return out.split('\n').filter((line) => line.trim() !== '').length;
+/** Established FastCGI connections to the pool (TCP 127.0.0.1:port or a unix path), from ss. */
+function connectionsTo(target: number | string): number {
+  const lines =
+    typeof target === 'number'
+      ? execFileSync('ss', ['-Htn', 'state', 'established', `( dport = :${target} )`], { encoding: 'utf8' })
+      : // The accepting side of a unix connection shows the socket's path as its local address.
+        execFileSync('ss', ['-Hx', 'state', 'established'], { encoding: 'utf8' })
+          .split('\n')
+          .filter((line) => line.includes(` ${target} `))
+          .join('\n');
+  return lines.split('\n').filter((line) => line.trim() !== '').length;
 }
 
 async function get(url: string): Promise<{ workerId: string; pid: number }> {
@@ -72,19 +77,26 @@ async function stream(url: string, chunks: number, timed = true): Promise<void> 
 
 describe.skipIf(nginxPeer.skipReason)('nginx in front of an SDK pool under the starter', () => {
   describe.each([
-    { keepConn: false, label: 'fastcgi_keep_conn off: a FastCGI connection per request' },
-    { keepConn: true, label: 'fastcgi_keep_conn on with upstream keepalive' },
-  ])('$label', ({ keepConn }) => {
+    { keepConn: false, unix: false, label: 'TCP, fastcgi_keep_conn off: a FastCGI connection per request' },
+    { keepConn: true, unix: false, label: 'TCP, fastcgi_keep_conn on with upstream keepalive' },
+    { keepConn: true, unix: true, label: 'unix socket, fastcgi_keep_conn on with upstream keepalive' },
+  ])('$label', ({ keepConn, unix }) => {
     let pool: Running;
     let nginx: Nginx;
     let port: number;
+    let dir: string;
+    let socket: string;
+    const target = () => (unix ? socket : port);
 
     beforeAll(async () => {
       port = await freePort();
-      pool = startCli(['-p', String(port), '-N', '2', '--allow-root', '--', 'examples/hello.ts']);
-      await waitForListen({ host: '127.0.0.1', port });
+      dir = mkdtempSync(join(tmpdir(), 'nginx-pool-'));
+      socket = join(dir, 'pool.sock');
+      const where = unix ? ['-s', socket] : ['-p', String(port)];
+      pool = startCli([...where, '-N', '2', '--allow-root', '--', 'examples/hello.ts']);
+      await waitForListen(unix ? { path: socket } : { host: '127.0.0.1', port });
       nginx = await startNginx({
-        fastcgi: { host: '127.0.0.1', port },
+        fastcgi: unix ? { path: socket } : { host: '127.0.0.1', port },
         ...(keepConn ? { keepConn: true, keepalive: 8 } : {}),
       });
       await until(
@@ -103,6 +115,7 @@ describe.skipIf(nginxPeer.skipReason)('nginx in front of an SDK pool under the s
     afterAll(async () => {
       await nginx?.stop();
       await pool?.stop();
+      rmSync(dir, { recursive: true, force: true });
     });
 
     it('GET: answered by a worker of the pool', async () => {
@@ -139,12 +152,12 @@ describe.skipIf(nginxPeer.skipReason)('nginx in front of an SDK pool under the s
         for (let i = 0; i < 5; i++) await get(`${nginx.url}/`);
         if (keepConn) {
           // nginx's cached upstream connections stay established, and requests reuse them.
-          expect(connectionsTo(port)).toBeGreaterThanOrEqual(1);
-          const before = connectionsTo(port);
+          expect(connectionsTo(target())).toBeGreaterThanOrEqual(1);
+          const before = connectionsTo(target());
           for (let i = 0; i < 10; i++) await get(`${nginx.url}/`);
-          expect(connectionsTo(port)).toBe(before);
+          expect(connectionsTo(target())).toBe(before);
         } else {
-          await until(() => connectionsTo(port) === 0, 5000, 'no FastCGI connection left open');
+          await until(() => connectionsTo(target()) === 0, 5000, 'no FastCGI connection left open');
         }
       },
     );
