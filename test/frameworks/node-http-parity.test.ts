@@ -12,8 +12,17 @@ import { peer } from '../helpers/peers.js';
  * and body in one write, flushHeaders, rawHeaders). The same handler runs on node:http and on
  * the worker SDK behind nginx; what a client sees must be the same bytes.
  */
+/** Resolved when the response of a /held request closes: `closes[...]` is per test. */
+const closes: Array<() => void> = [];
+
 const handler = (req: IncomingMessage, res: ServerResponse): void => {
   switch (req.url) {
+    case '/held':
+      // A response that never ends (an SSE feed, a long poll) until the client goes away.
+      res.setHeader('X-Accel-Buffering', 'no');
+      res.write('first\n');
+      res.on('close', () => closes.shift()?.());
+      return;
     case '/end-utf8':
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.end('ñ✓ — unicode 🚀');
@@ -168,6 +177,27 @@ describe.skipIf(nginxPeer.skipReason)(
         const { node, sdk } = await both(path, { method: 'HEAD' });
         expect(node).toMatchObject({ body: '' });
         expect(sdk).toEqual(node);
+      },
+    );
+
+    it.each(['node', 'sdk'] as const)(
+      'a client going away mid-response closes the response on the %s side',
+      async (side) => {
+        const closed = new Promise<void>((resolve) => closes.push(resolve));
+        const controller = new AbortController();
+        const response = await fetch(`${side === 'node' ? directUrl : nginx.url}/held`, {
+          signal: controller.signal,
+        });
+        const reader = response.body!.getReader();
+        expect(new TextDecoder().decode((await reader.read()).value)).toBe('first\n');
+        controller.abort();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          closed,
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error("res 'close' did not fire within 5 s")), 5000);
+          }),
+        ]).finally(() => clearTimeout(timer));
       },
     );
 
