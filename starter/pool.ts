@@ -441,12 +441,11 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
     // A failed start is the command failing, not the worker being stopped from outside: an
     // SDK worker says when it is ready; for any other program only the exit tells. A kill by
     // another process (an operator, the OOM killer) is not the command's failure.
-    const crashed = signal !== null && CRASH_SIGNALS.has(signal);
-    const failed = worker.link
-      ? !worker.ready && !worker.retiringSelf
-      : clean
-        ? uptime < MIN_CLEAN_UPTIME_MS
-        : (signal === null || crashed) && uptime < CRASH_WINDOW_MS;
+    const killed = signal !== null && !CRASH_SIGNALS.has(signal);
+    const failed =
+      !worker.retiringSelf &&
+      !killed &&
+      (worker.link ? !worker.ready : clean ? uptime < MIN_CLEAN_UPTIME_MS : uptime < CRASH_WINDOW_MS);
     const what = `worker ${worker.slot} (pid ${worker.pid}) ${describeExit(code, signal)}`;
     if (!failed) {
       slot.failures = 0;

@@ -13,7 +13,6 @@ import {
   FCGI_ABORT_REQUEST,
   FCGI_AUTHORIZER,
   FCGI_BEGIN_REQUEST,
-  FCGI_CANT_MPX_CONN,
   FCGI_DATA,
   FCGI_FILTER,
   FCGI_GET_VALUES,
@@ -121,6 +120,8 @@ export class Connection implements RequestSink {
   private outBytes = 0;
   private flushScheduled = false;
   private closeAfterFlush = false;
+  /** socket.end() called: nothing more is read or written. */
+  private ending = false;
   private closed = false;
   private paused = false;
   private paramsPending = 0;
@@ -268,8 +269,10 @@ export class Connection implements RequestSink {
       this.endUnstarted(id, FCGI_UNKNOWN_ROLE, keepConn);
       return;
     }
-    if (this.context.draining() || this.context.active() >= this.options.maxReqs) {
-      this.endUnstarted(id, this.context.draining() ? FCGI_CANT_MPX_CONN : FCGI_OVERLOADED, keepConn);
+    // A stopping server still answers what reaches a connection it has: the front sent it
+    // already, and a refusal would be a failed request. The connection closes after it.
+    if (this.context.active() >= this.options.maxReqs) {
+      this.endUnstarted(id, FCGI_OVERLOADED, keepConn);
       return;
     }
     const request: Request = {
@@ -519,8 +522,11 @@ export class Connection implements RequestSink {
     }
   }
 
+  /** Ends the connection after whatever is queued: a response waiting for its flush still goes out first. */
   private close(): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    if (this.out.length > 0) this.flush();
     this.socket.end();
   }
 

@@ -1,0 +1,220 @@
+import { readFileSync, statSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fcgiGet } from '../helpers/fcgi.js';
+import { freePort } from '../helpers/net.js';
+import { startNginx } from '../helpers/nginx.js';
+import { peer } from '../helpers/peers.js';
+import { childrenOf, isAlive, sleep, startCli, stopAll, until } from '../helpers/processes.js';
+import { fdCount, httpLoop, rssKiB } from './loop.js';
+
+const nginxPeer = peer('nginx', 'nginx-light');
+const HELLO = 'examples/hello.ts';
+afterEach(stopAll);
+
+async function pool(args: string[], workers: number) {
+  const port = await freePort();
+  const starter = startCli(['-p', String(port), '-N', String(workers), '--allow-root', ...args]);
+  await starter.waitFor(/listening on/);
+  await until(async () => (await childrenOf(starter.pid)).length === workers, 15_000, `${workers} workers`);
+  // Every worker answering: enough requests that each slot has served.
+  await until(
+    async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < workers * 6; i++)
+        seen.add(/pid (\d+)/.exec(await fcgiGet({ host: '127.0.0.1', port }))?.[1] ?? '');
+      return seen.size === workers;
+    },
+    20_000,
+    'all workers serving',
+  );
+  return { starter, port };
+}
+
+describe.skipIf(nginxPeer.skipReason)('reliability: faults under load, through nginx', () => {
+  it('chaos: kill -9 a random worker every 200 ms under load; only 502s, pool back to 4, starter flat', {
+    timeout: 90_000,
+  }, async () => {
+    const { starter, port } = await pool([HELLO], 4);
+    const nginx = await startNginx({ fastcgi: { host: '127.0.0.1', port } });
+    try {
+      const fdsBefore = fdCount(starter.pid);
+      const rssBefore = rssKiB(starter.pid);
+      const end = Date.now() + 10_000;
+      let kills = 0;
+      const killer = (async () => {
+        while (Date.now() < end) {
+          await sleep(200);
+          const kids = await childrenOf(starter.pid);
+          const victim = kids[Math.floor(Math.random() * kids.length)];
+          if (victim) {
+            try {
+              process.kill(victim, 'SIGKILL');
+              kills++;
+            } catch {
+              // exited already
+            }
+          }
+        }
+      })();
+      const result = await httpLoop(`${nginx.url}/`, 16, () => Date.now() > end);
+      await killer;
+      await until(async () => (await childrenOf(starter.pid)).length === 4, 20_000, 'pool back to 4');
+      await sleep(1500); // the new workers settle
+      const failed = [...result.failures.values()].reduce((a, b) => a + b, 0);
+      console.log(
+        `chaos: ${result.sent} sent, ${result.ok} ok, ${failed} failed ${JSON.stringify(Object.fromEntries(result.failures))}, ${kills} kills; starter fds ${fdsBefore}→${fdCount(starter.pid)}, RSS ${rssBefore}→${rssKiB(starter.pid)} KiB`,
+      );
+      // A request fails only as a 502, and only with the worker it was on: at most the
+      // in-flight requests of the killed workers.
+      expect([...result.failures.keys()].filter((k) => k !== '502')).toEqual([]);
+      expect(failed).toBeLessThanOrEqual(kills * 16);
+      expect(result.ok).toBeGreaterThan(result.sent / 2);
+      expect(fdCount(starter.pid)).toBe(fdsBefore);
+      expect(rssKiB(starter.pid)).toBeLessThan(rssBefore * 1.5);
+      expect(starter.output()).not.toMatch(/giving up/);
+    } finally {
+      await nginx.stop();
+    }
+  });
+
+  it('reloads 20 times under load with zero failed requests', { timeout: 120_000 }, async () => {
+    const { starter, port } = await pool([HELLO], 2);
+    const nginx = await startNginx({ fastcgi: { host: '127.0.0.1', port } });
+    try {
+      let done = false;
+      const load = httpLoop(`${nginx.url}/`, 8, () => done);
+      for (let generation = 2; generation <= 21; generation++) {
+        const before = await childrenOf(starter.pid);
+        starter.child.kill('SIGHUP');
+        await starter.waitFor(new RegExp(`reloading workers \\(generation ${generation}\\)`), 10_000);
+        await until(
+          async () => {
+            const now = await childrenOf(starter.pid);
+            return now.length === 2 && now.every((pid) => !before.includes(pid));
+          },
+          20_000,
+          `reload ${generation - 1} done`,
+        );
+      }
+      done = true;
+      const result = await load;
+      console.log(
+        `20 reloads: ${result.sent} sent, ${result.ok} ok, failures ${JSON.stringify(Object.fromEntries(result.failures))}, ${result.servedBy.size} worker pids served`,
+      );
+      expect(Object.fromEntries(result.failures)).toEqual({});
+      expect(result.servedBy.size).toBeGreaterThanOrEqual(40);
+    } finally {
+      await nginx.stop();
+    }
+  });
+});
+
+describe('reliability: stopping and dying', () => {
+  it('SIGTERM under load: in-flight requests finish, exit 0, no worker left, socket removed', {
+    timeout: 60_000,
+  }, async () => {
+    const path = `/tmp/fcgi-prefork-term-${process.pid}.sock`;
+    const starter = startCli(['-s', path, '-N', '2', '--allow-root', HELLO]);
+    await starter.waitFor(/listening on/);
+    await until(
+      async () =>
+        await fcgiGet({ path }).then(
+          () => true,
+          () => false,
+        ),
+      15_000,
+      'serving',
+    );
+    const kids = await childrenOf(starter.pid);
+    const inflight = Array.from({ length: 8 }, () => fcgiGet({ path }, '/stream?n=10', 20_000));
+    await sleep(300);
+    const stopped = Date.now();
+    starter.child.kill('SIGTERM');
+    const bodies = await Promise.all(inflight);
+    for (const body of bodies) expect(body.trim().split('\n')).toHaveLength(10);
+    expect(await starter.exited).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(30_000);
+    for (const pid of kids) expect(isAlive(pid)).toBe(false);
+    expect(() => statSync(path)).toThrow();
+  });
+
+  it('kills and replaces a hung worker with --timeout; without it, the others keep serving', {
+    timeout: 60_000,
+  }, async () => {
+    const { starter, port } = await pool(['--timeout', '2', 'test/fixtures/hang-worker.ts'], 2);
+    const target = { host: '127.0.0.1', port };
+    const before = await childrenOf(starter.pid);
+    void fcgiGet(target, '/hang', 30_000).catch(() => {});
+    await starter.waitFor(/hung \(no heartbeat for \d+ s\); killing it/, 15_000);
+    await until(
+      async () => {
+        const now = await childrenOf(starter.pid);
+        return now.length === 2 && now.some((pid) => !before.includes(pid));
+      },
+      15_000,
+      'replacement',
+    );
+    expect(await fcgiGet(target)).toMatch(/^ok from pid/);
+
+    const plain = await pool(['test/fixtures/hang-worker.ts'], 2);
+    void fcgiGet({ host: '127.0.0.1', port: plain.port }, '/hang', 30_000).catch(() => {});
+    await sleep(500);
+    for (let i = 0; i < 10; i++)
+      expect(await fcgiGet({ host: '127.0.0.1', port: plain.port })).toMatch(/^ok from pid/);
+  });
+
+  it('when the starter is killed with SIGKILL its SDK workers exit, and a new starter binds the same address', {
+    timeout: 60_000,
+  }, async () => {
+    const { starter, port } = await pool([HELLO], 2);
+    const kids = await childrenOf(starter.pid);
+    starter.child.kill('SIGKILL');
+    await starter.exited;
+    await until(() => kids.every((pid) => !isAlive(pid)), 15_000, 'orphaned workers to exit');
+    const again = startCli(['-p', String(port), '-N', '1', '--allow-root', HELLO]);
+    await again.waitFor(/listening on 127\.0\.0\.1:\d+/);
+    await until(
+      async () =>
+        fcgiGet({ host: '127.0.0.1', port }).then(
+          () => true,
+          () => false,
+        ),
+      15_000,
+      'new pool serving',
+    );
+  });
+
+  const isRoot = process.getuid?.() === 0;
+  it.skipIf(!isRoot)(
+    'as root with -u nobody: workers run as nobody, the socket gets its owner and mode',
+    async () => {
+      const path = `/tmp/fcgi-prefork-priv-${process.pid}.sock`;
+      const starter = startCli([
+        '-s',
+        path,
+        '-U',
+        'nobody',
+        '-G',
+        'nogroup',
+        '-M',
+        '0600',
+        '-u',
+        'nobody',
+        '-N',
+        '1',
+        'sleep',
+        '30',
+      ]);
+      await starter.waitFor(/listening on/);
+      const [worker] = await (async () => {
+        await until(async () => (await childrenOf(starter.pid)).length === 1, 10_000, 'worker');
+        return childrenOf(starter.pid);
+      })();
+      const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${worker}/status`, 'utf8'))?.[1];
+      expect(uid).toBe('65534');
+      const stat = statSync(path);
+      expect(stat.uid).toBe(65534);
+      expect(stat.mode & 0o777).toBe(0o600);
+    },
+  );
+});
