@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort, waitForListen } from '../helpers/net.js';
-import { type Nginx, startNginx } from '../helpers/nginx.js';
+import { type Nginx, startNginx, startNginxHttp } from '../helpers/nginx.js';
 import { peer } from '../helpers/peers.js';
 import { ROOT, start, startCli, stopAll, until } from '../helpers/processes.js';
 
@@ -156,18 +156,7 @@ describe.skipIf(nginxPeer.skipReason)('examples', () => {
       }
       startCli(['-p', String(poolPort), '-N', '2', '--allow-root', 'examples/hello.ts']);
       startCli(['-s', socket, '-N', '2', '--allow-root', 'examples/express-app.ts']);
-      const nginxConf = join(dir, 'nginx.conf');
-      writeFileSync(
-        nginxConf,
-        `daemon off; master_process off; pid ${dir}/nginx.pid; error_log stderr warn;
-events { worker_connections 128; }
-http { access_log off; client_body_temp_path ${dir}; fastcgi_temp_path ${dir};
-${conf}
-}
-`,
-      );
-      start(nginxPeer.path ?? 'nginx', ['-p', dir, '-c', nginxConf, '-e', 'stderr']);
-      await waitForListen({ host: '127.0.0.1', port: unixFront });
+      nginx = await startNginxHttp(conf, unixFront);
       await poolAnswers(`http://127.0.0.1:${tcpFront}/`);
       await poolAnswers(`http://127.0.0.1:${unixFront}/`);
       for (let i = 0; i < 5; i++) {

@@ -29,13 +29,36 @@ export interface Nginx {
 }
 
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
-  const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
   const port = await freePort();
   const upstream =
     'path' in options.fastcgi
       ? `unix:${options.fastcgi.path}`
       : `${options.fastcgi.host}:${options.fastcgi.port}`;
-  // master_process off: one process to stop; temp paths inside the prefix so a 5 MiB request
+  return startNginxHttp(
+    `client_max_body_size 64m;
+upstream app {
+  server ${upstream};
+  ${options.keepalive ? `keepalive ${options.keepalive};` : ''}
+}
+server {
+  listen 127.0.0.1:${port};
+  location / {
+    include /etc/nginx/fastcgi_params;
+    fastcgi_pass app;
+    ${options.keepConn ? 'fastcgi_keep_conn on;' : ''}
+  }
+}`,
+    port,
+  );
+}
+
+/**
+ * nginx with the given contents of its `http { }` block (e.g. a shipped example file), started
+ * once it accepts on 127.0.0.1:port, one of the ports that block listens on.
+ */
+export async function startNginxHttp(http: string, port: number): Promise<Nginx> {
+  const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
+  // master_process off: one process to stop; temp paths inside the prefix so a large request
   // body spooled to disk lands in the test's own directory.
   const conf = `daemon off;
 master_process off;
@@ -43,22 +66,10 @@ pid ${dir}/nginx.pid;
 error_log stderr warn;
 events { worker_connections 512; }
 http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  fastcgi_temp_path ${dir}/fastcgi;
-  client_max_body_size 64m;
-  upstream app {
-    server ${upstream};
-    ${options.keepalive ? `keepalive ${options.keepalive};` : ''}
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_pass app;
-      ${options.keepConn ? 'fastcgi_keep_conn on;' : ''}
-    }
-  }
+access_log off;
+client_body_temp_path ${dir}/body;
+fastcgi_temp_path ${dir}/fastcgi;
+${http}
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
