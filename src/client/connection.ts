@@ -172,6 +172,12 @@ export class ClientConnection {
         clearTimeout(timer);
         resolve(values);
       };
+      if (this.closed) {
+        this.valuesWaiter = null;
+        clearTimeout(timer);
+        resolve({});
+        return;
+      }
       this.socket.write(encodeGetValues(names));
     });
   }
@@ -186,6 +192,12 @@ export class ClientConnection {
   }
 
   start(options: ExchangeOptions): Exchange {
+    if (this.closed) {
+      throw new FastCgiClientError(
+        'CONNECTION_RESET',
+        `connection to ${describeTarget(this.target)} closed before the request`,
+      );
+    }
     const id = this.allocateId();
     let resolveHead!: (head: CgiHead) => void;
     let rejectHead!: (err: Error) => void;
