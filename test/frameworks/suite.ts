@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/net.js';
 import { type Nginx, startNginx } from '../helpers/nginx.js';
 import { peer } from '../helpers/peers.js';
+import { sleep } from '../helpers/processes.js';
 
 /**
  * One contract every framework app implements the framework's own way, so each test file
@@ -28,7 +29,6 @@ export interface AppHooks {
 export type StartApp = (hooks: AppHooks, port: number) => Promise<() => Promise<void>>;
 
 export const STREAM_CHUNKS = 5;
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The chunks of /stream after the gate, written a few ms apart so they leave as separate records. */
 export async function* laterChunks(): AsyncGenerator<string> {
