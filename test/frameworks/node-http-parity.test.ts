@@ -84,6 +84,10 @@ const handler = (req: IncomingMessage, res: ServerResponse): void => {
           JSON.stringify({
             method: req.method,
             url: req.url,
+            httpVersion: req.httpVersion,
+            // The client's address: nginx passes it on as REMOTE_ADDR/REMOTE_PORT.
+            remoteAddress: req.socket.remoteAddress,
+            remotePortIsNumber: Number.isInteger(req.socket.remotePort),
             contentType: req.headers['content-type'],
             contentLength: req.headers['content-length'],
             xTest: req.headers['x-test'],
