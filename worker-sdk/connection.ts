@@ -44,6 +44,8 @@ import { type RequestSink, RequestSocket } from './request-socket.js';
 export interface FcgiRequestExtras {
   /** Every FastCGI param the front sent (SCRIPT_FILENAME, REMOTE_ADDR, HTTP_*, …). */
   readonly params: Params;
+  /** The same params under a name no framework takes: Express replaces req.params with its route params. */
+  readonly fcgiParams: Params;
   readonly requestId: number;
   /** 'responder', 'authorizer' or 'filter'. */
   readonly role: 'responder' | 'authorizer' | 'filter';

@@ -66,14 +66,17 @@ async function sendResponse(response: Response, res: ServerResponse, head: boole
     res.end();
     return;
   }
-  const second = await reader.read();
-  if (second.done) {
-    // The whole body in one chunk (a string or buffer body): one write, with Content-Length.
+  // A string or buffer body is one chunk and then the end, both ready at once: one write, with
+  // Content-Length. A streamed body may wait long for its second chunk (SSE, long polling):
+  // the head and the first chunk must not wait with it.
+  const pending = reader.read();
+  const ready = await Promise.race([pending, new Promise<null>((resolve) => setImmediate(resolve, null))]);
+  if (ready?.done) {
     res.end(first.value);
     return;
   }
   res.write(first.value);
-  let chunk: Awaited<ReturnType<typeof reader.read>> = second;
+  let chunk: Awaited<ReturnType<typeof reader.read>> = ready ?? (await pending);
   while (!chunk.done) {
     if (res.destroyed) {
       await reader.cancel();

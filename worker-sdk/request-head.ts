@@ -20,6 +20,9 @@ export function buildRequestHead(params: Params): RequestHead {
   const rawHeaders: string[] = [];
   const headers: Record<string, string> = {};
   for (const name in params) {
+    // nginx sends the body's type and length twice, as HTTP_* and as the CGI params below;
+    // node:http has each header once (a fetch Request would see "a, a").
+    if (name === 'HTTP_CONTENT_TYPE' || name === 'HTTP_CONTENT_LENGTH') continue;
     // HTTP_ACCEPT_LANGUAGE → accept-language
     if (name.length > 5 && name.charCodeAt(0) === 72 && name.startsWith('HTTP_')) {
       const header = name.slice(5).toLowerCase().replaceAll('_', '-');

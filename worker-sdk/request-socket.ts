@@ -103,7 +103,7 @@ export class RequestSocket extends EventEmitter {
     const cgi = httpHeadToCgi(head, length);
     if (typeof data === 'string') {
       const rest = data.length > head.length ? data.slice(head.length) : '';
-      return Buffer.from(cgi + rest, encoding ?? 'latin1');
+      return Buffer.from(cgi + rest, encoding ?? 'utf8');
     }
     // The head came alone as bytes.
     return Buffer.from(cgi, 'latin1');
