@@ -160,7 +160,8 @@ class RecordDecoder implements Decoder {
           pos += FCGI_HEADER_LEN;
         } else {
           // A header split across chunks: gather it.
-          const header = (this.header ??= Buffer.alloc(FCGI_HEADER_LEN));
+          if (!this.header) this.header = Buffer.alloc(FCGI_HEADER_LEN);
+          const header = this.header;
           const n = Math.min(FCGI_HEADER_LEN - this.headerFill, end - pos);
           chunk.copy(header, this.headerFill, pos, pos + n);
           this.headerFill += n;
