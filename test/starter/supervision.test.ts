@@ -20,6 +20,19 @@ async function startPool(args: string[]) {
   return { starter, port, target: { host: '127.0.0.1', port } };
 }
 
+/** Until n different workers have answered: all are up and accepting. */
+async function waitServing(target: { host: string; port: number }, n: number): Promise<void> {
+  await until(
+    async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < n * 6; i++) seen.add(/^hello from (\d+)/.exec(await fcgiGet(target))?.[1] ?? '');
+      return seen.size === n;
+    },
+    20_000,
+    `${n} workers serving`,
+  );
+}
+
 async function waitWorkers(pid: number, n: number): Promise<number[]> {
   let kids: number[] = [];
   await until(
@@ -112,6 +125,8 @@ describe('starter: one socket, N workers on fd 0', () => {
     });
     await starter.waitFor(/listening on/);
     const [worker] = await waitWorkers(starter.pid, 1);
+    // Between fork and exec the child still has the starter's descriptors: look after exec.
+    await until(() => readFileSync(`/proc/${worker}/comm`, 'utf8').trim() === 'sleep', 5000, 'exec');
     expect(readdirSync(`/proc/${starter.pid}/fd`).length).toBeGreaterThan(3);
     expect(readdirSync(`/proc/${worker}/fd`).map(Number).sort()).toEqual([0, 1, 2]);
   });
@@ -149,6 +164,7 @@ describe('starter: supervision', () => {
   it('stops gracefully on SIGTERM: in-flight requests finish, exit 0, no worker left', async () => {
     const { starter, target } = await startPool(['-N', '2', RESPONDER]);
     const kids = await waitWorkers(starter.pid, 2);
+    await waitServing(target, 2);
     const inflight = Promise.all([fcgiGet(target, '/?sleep=1500'), fcgiGet(target, '/?sleep=1500')]);
     await sleep(400);
     starter.child.kill('SIGTERM');
