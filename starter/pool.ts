@@ -414,6 +414,9 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
       killTimer: undefined,
     };
     workers.set(worker.pid, worker);
+    // The loop must look again when this worker counts as ready: a program that does not
+    // report readiness is ready once it has lived SETTLE_MS; an SDK worker by readyTimeout at the latest.
+    wakeLater(now + (command.node ? readyTimeoutMs : SETTLE_MS));
     const prefix = `[worker ${slotId} pid ${worker.pid}] `;
     if (child.stdout) prefixLines(child.stdout, stdout, prefix);
     if (child.stderr) prefixLines(child.stderr, stderr, prefix);

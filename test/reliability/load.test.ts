@@ -2,14 +2,18 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/index.js';
 import {
+  createDecoder,
   encodeBeginRequest,
   encodeParams,
   encodeRecord,
   FCGI_ABORT_REQUEST,
   FCGI_BEGIN_REQUEST,
   FCGI_DATA,
+  FCGI_END_REQUEST,
   FCGI_GET_VALUES,
+  FCGI_OVERLOADED,
   FCGI_PARAMS,
+  FCGI_REQUEST_COMPLETE,
   FCGI_STDIN,
 } from '../../src/protocol/index.js';
 import { fcgiGet } from '../helpers/fcgi.js';
@@ -185,6 +189,40 @@ describe('reliability: load and leaks (one SDK worker)', () => {
     expect(after - before).toBeLessThan(64 * 1024);
     socket.destroy();
     expect(await fcgiGet(target())).toMatch(/hello/);
+  });
+
+  it('65,535 request ids on one connection: each answered (or refused as FCGI_OVERLOADED), none lost', {
+    timeout: 120_000,
+  }, async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const ends = new Map<number, number>();
+    const decoder = createDecoder((r) => {
+      if (r.type === FCGI_END_REQUEST) ends.set(r.requestId, r.content[4]!);
+    });
+    socket.on('data', (c: Buffer) => decoder.push(c));
+    const batch: Buffer[] = [];
+    for (let id = 1; id <= 65_535; id++) {
+      batch.push(
+        encodeBeginRequest(id, 1, 1),
+        ...encodeParams(id, { REQUEST_METHOD: 'GET', REQUEST_URI: '/' }),
+        encodeRecord(FCGI_STDIN, id),
+      );
+      if (batch.length > 3000) socket.write(Buffer.concat(batch.splice(0)));
+    }
+    socket.write(Buffer.concat(batch));
+    const started = Date.now();
+    while (ends.size < 65_535 && Date.now() - started < 60_000) await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    const statuses = new Map<number, number>();
+    for (const status of ends.values()) statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    console.log(
+      `65,535 ids on one connection: ${ends.size} END_REQUESTs, by protocol status ${JSON.stringify(Object.fromEntries(statuses))}`,
+    );
+    expect(ends.size).toBe(65_535);
+    expect([...statuses.keys()].every((s) => s === FCGI_REQUEST_COMPLETE || s === FCGI_OVERLOADED)).toBe(
+      true,
+    );
   });
 
   it('survives 1,000,000 mutated records: never crashes, never hangs a connection, memory bounded', {

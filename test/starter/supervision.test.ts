@@ -210,6 +210,22 @@ describe('starter: supervision', () => {
     expect(ok).toBeGreaterThan(20);
   });
 
+  it('reloads workers that do not report readiness (any program), slot by slot', async () => {
+    const port = await freePort();
+    const starter = startCli(['-p', String(port), '-N', '2', '--allow-root', 'sleep', '60']);
+    await starter.waitFor(/listening on/);
+    const before = await waitWorkers(starter.pid, 2);
+    starter.child.kill('SIGHUP');
+    await until(
+      async () => {
+        const now = await childrenOf(starter.pid);
+        return now.length === 2 && now.every((pid) => !before.includes(pid));
+      },
+      10_000,
+      'both sleep workers replaced',
+    );
+  });
+
   it('adds and removes a worker on SIGTTIN / SIGTTOU', async () => {
     const { starter } = await startPool(['-N', '2', RESPONDER]);
     await waitWorkers(starter.pid, 2);
