@@ -10,12 +10,15 @@ import { createClient } from '../src/client/index.js';
 import { freePort, waitForListen } from '../test/helpers/net.js';
 import { startNginxHttp } from '../test/helpers/nginx.js';
 import { findProgram } from '../test/helpers/peers.js';
-import { childrenOf, ROOT, start, startCli, stopAll } from '../test/helpers/processes.js';
+import { childrenOf, ROOT, start, stopAll } from '../test/helpers/processes.js';
 import { jsonTarget, printTable } from './lib/measure.js';
 
 const peers = join(ROOT, 'bench', 'peers');
 const work = join(ROOT, '.tmp', 'bench');
 mkdirSync(work, { recursive: true });
+// The starter as installed: built JavaScript, no tsx start-up in the figures.
+const startCli = (args: string[], options: Parameters<typeof start>[2] = {}) =>
+  start(process.execPath, [join(ROOT, 'dist', 'starter', 'cli.js'), ...args], options);
 const params = {
   REQUEST_METHOD: 'GET',
   REQUEST_URI: '/',
@@ -151,8 +154,9 @@ async function main(): Promise<void> {
   const php = findProgram('php-cgi');
   if (php && fcgistarter) {
     const env = { ...process.env, PHP_FCGI_CHILDREN: '0', PHP_FCGI_MAX_REQUESTS: '0' };
-    const rates: Record<string, number> = {};
-    for (const which of ['fcgi-prefork', 'fcgistarter']) {
+    const rates: Record<string, number> = { 'fcgi-prefork': 0, fcgistarter: 0 };
+    // Alternating, twice each, so drift on a noisy machine hits both alike; the best run counts.
+    for (const which of ['fcgi-prefork', 'fcgistarter', 'fcgi-prefork', 'fcgistarter']) {
       const port = await freePort();
       if (which === 'fcgi-prefork') startCli(['-p', String(port), '-N', '2', '--allow-root', php], { env });
       else
@@ -167,7 +171,7 @@ async function main(): Promise<void> {
         front,
       );
       wrkRate(`${nginx.url}/`, 1);
-      rates[which] = wrkRate(`${nginx.url}/`, 5);
+      rates[which] = Math.max(rates[which]!, wrkRate(`${nginx.url}/`, 5));
       await nginx.stop();
       if (which === 'fcgistarter') execFileSync('pkill', ['-f', `${php}`]);
       await stopAll();

@@ -141,7 +141,10 @@ describe('reliability: stopping and dying', () => {
   it('kills and replaces a hung worker with --timeout; without it, the others keep serving', {
     timeout: 60_000,
   }, async () => {
-    const { starter, port } = await pool(['--timeout', '2', 'test/fixtures/hang-worker.ts'], 2);
+    const { starter, port } = await pool(
+      ['--timeout', '2', '--graceful-timeout', '1', 'test/fixtures/hang-worker.ts'],
+      2,
+    );
     const target = { host: '127.0.0.1', port };
     const before = await childrenOf(starter.pid);
     void fcgiGet(target, '/hang', 30_000).catch(() => {});
@@ -156,11 +159,16 @@ describe('reliability: stopping and dying', () => {
     );
     expect(await fcgiGet(target)).toMatch(/^ok from pid/);
 
-    const plain = await pool(['test/fixtures/hang-worker.ts'], 2);
+    const plain = await pool(['--graceful-timeout', '1', 'test/fixtures/hang-worker.ts'], 2);
     void fcgiGet({ host: '127.0.0.1', port: plain.port }, '/hang', 30_000).catch(() => {});
     await sleep(500);
     for (let i = 0; i < 10; i++)
       expect(await fcgiGet({ host: '127.0.0.1', port: plain.port })).toMatch(/^ok from pid/);
+    // A stuck worker cannot act on SIGTERM: the starter kills it after the graceful timeout.
+    const stuck = await childrenOf(plain.starter.pid);
+    plain.starter.child.kill('SIGTERM');
+    expect(await plain.starter.exited).toBe(0);
+    for (const pid of stuck) expect(isAlive(pid)).toBe(false);
   });
 
   it('when the starter is killed with SIGKILL its SDK workers exit, and a new starter binds the same address', {
