@@ -149,7 +149,7 @@ const CRASH_WINDOW_MS = 10_000;
 /** Backoff after a failed start doubles from BACKOFF_MIN_MS up to BACKOFF_MAX_MS. */
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
-/** An exit before this much uptime, even a clean one, is a failed start for a non-reporting worker. */
+/** A clean exit this soon after start is no failed start, but slows the slot down (backoff). */
 const MIN_CLEAN_UPTIME_MS = 100;
 /** Signals by which a program crashes on its own, as opposed to being killed. */
 const CRASH_SIGNALS: ReadonlySet<string> = new Set([
@@ -446,14 +446,23 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
     // another process (an operator, the OOM killer) is not the command's failure.
     const killed = signal !== null && !CRASH_SIGNALS.has(signal);
     const failed =
-      !worker.retiringSelf &&
-      !killed &&
-      (worker.link ? !worker.ready : clean ? uptime < MIN_CLEAN_UPTIME_MS : uptime < CRASH_WINDOW_MS);
+      !worker.retiringSelf && !killed && (worker.link ? !worker.ready : !clean && uptime < CRASH_WINDOW_MS);
     const what = `worker ${worker.slot} (pid ${worker.pid}) ${describeExit(code, signal)}`;
     if (!failed) {
-      slot.failures = 0;
-      slot.notBefore = 0;
-      if (!worker.retiringSelf && !clean) log(`${what}; restarting it`);
+      // A clean exit is a worker retiring (php-cgi after PHP_FCGI_MAX_REQUESTS): replace it at
+      // once. Only when such exits come back-to-back within moments is the slot slowed down,
+      // so a command that exits 0 at once cannot spin.
+      if (clean && !worker.link && uptime < MIN_CLEAN_UPTIME_MS) {
+        const delay = Math.min(BACKOFF_MIN_MS * 2 ** slot.failures, BACKOFF_MAX_MS);
+        slot.failures++;
+        slot.notBefore = now + delay;
+        if (delay >= 1000) log(`${what} after ${uptime} ms; restarting it in ${delay} ms`);
+        wakeLater(slot.notBefore);
+      } else {
+        slot.failures = 0;
+        slot.notBefore = 0;
+        if (!worker.retiringSelf && !clean) log(`${what}; restarting it`);
+      }
       wake();
       return;
     }
