@@ -389,9 +389,7 @@ export class Connection implements RequestSink {
   // One request's unread body must not stall the others: read on until the connection as a
   // whole holds too much, then pause the socket until a consumer reads.
   private checkReadPressure(): void {
-    let buffered = 0;
-    for (const request of this.requests.values()) buffered += request.req?.readableLength ?? 0;
-    if (buffered > READ_HIGH_WATER && !this.paused) {
+    if (this.unreadBody() > READ_HIGH_WATER && !this.paused) {
       this.paused = true;
       this.socket.pause();
     }
@@ -399,12 +397,17 @@ export class Connection implements RequestSink {
 
   wantsBody(): void {
     if (!this.paused) return;
-    let buffered = 0;
-    for (const request of this.requests.values()) buffered += request.req?.readableLength ?? 0;
-    if (buffered <= READ_HIGH_WATER / 2) {
+    if (this.unreadBody() <= READ_HIGH_WATER / 2) {
       this.paused = false;
       this.socket.resume();
     }
+  }
+
+  /** Request body bytes received on this connection and not yet read by a handler. */
+  private unreadBody(): number {
+    let bytes = 0;
+    for (const request of this.requests.values()) bytes += request.req?.readableLength ?? 0;
+    return bytes;
   }
 
   private handlerError(request: Request, err: unknown): void {

@@ -27,3 +27,26 @@ export async function fcgiGet(target: Target, uri = '/', timeoutMs = 10_000): Pr
     client.close();
   }
 }
+
+/**
+ * Resolves once `workers` different workers have answered (told apart by the pid in their
+ * bodies: "pid 123" or "from 123"), so every worker of a pool is up and accepting. A refused or
+ * failed attempt counts as not yet; throws after timeoutMs.
+ */
+export async function waitServing(target: Target, workers = 1, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = new Set<string>();
+    try {
+      for (let i = 0; i < workers * 6 && seen.size < workers; i++) {
+        const pid = /(?:pid|from) (\d+)/.exec(await fcgiGet(target))?.[1];
+        if (pid) seen.add(pid);
+      }
+    } catch {
+      // not serving yet
+    }
+    if (seen.size >= workers) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${workers} workers to serve`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fcgiGet } from '../helpers/fcgi.js';
+import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
 import { startNginx } from '../helpers/nginx.js';
 import { peer } from '../helpers/peers.js';
@@ -16,17 +16,7 @@ async function pool(args: string[], workers: number) {
   const starter = startCli(['-p', String(port), '-N', String(workers), '--allow-root', ...args]);
   await starter.waitFor(/listening on/);
   await until(async () => (await childrenOf(starter.pid)).length === workers, 15_000, `${workers} workers`);
-  // Every worker answering: enough requests that each slot has served.
-  await until(
-    async () => {
-      const seen = new Set<string>();
-      for (let i = 0; i < workers * 6; i++)
-        seen.add(/pid (\d+)/.exec(await fcgiGet({ host: '127.0.0.1', port }))?.[1] ?? '');
-      return seen.size === workers;
-    },
-    20_000,
-    'all workers serving',
-  );
+  await waitServing({ host: '127.0.0.1', port }, workers);
   return { starter, port };
 }
 
@@ -116,15 +106,7 @@ describe('reliability: stopping and dying', () => {
     const path = `/tmp/fcgi-prefork-term-${process.pid}.sock`;
     const starter = startCli(['-s', path, '-N', '2', '--allow-root', HELLO]);
     await starter.waitFor(/listening on/);
-    await until(
-      async () =>
-        await fcgiGet({ path }).then(
-          () => true,
-          () => false,
-        ),
-      15_000,
-      'serving',
-    );
+    await waitServing({ path }, 2);
     const kids = await childrenOf(starter.pid);
     const inflight = Array.from({ length: 8 }, () => fcgiGet({ path }, '/stream?n=10', 20_000));
     await sleep(300);
@@ -181,15 +163,7 @@ describe('reliability: stopping and dying', () => {
     await until(() => kids.every((pid) => !isAlive(pid)), 15_000, 'orphaned workers to exit');
     const again = startCli(['-p', String(port), '-N', '1', '--allow-root', HELLO]);
     await again.waitFor(/listening on 127\.0\.0\.1:\d+/);
-    await until(
-      async () =>
-        fcgiGet({ host: '127.0.0.1', port }).then(
-          () => true,
-          () => false,
-        ),
-      15_000,
-      'new pool serving',
-    );
+    await waitServing({ host: '127.0.0.1', port });
   });
 
   const isRoot = process.getuid?.() === 0;

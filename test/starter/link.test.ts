@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { fcgiGet } from '../helpers/fcgi.js';
+import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
 import { childrenOf, startCli, stopAll, until } from '../helpers/processes.js';
 
@@ -20,15 +20,7 @@ describe('starter and SDK workers', () => {
     ]);
     await starter.waitFor(/listening on/);
     const target = { host: '127.0.0.1', port };
-    await until(
-      async () =>
-        fcgiGet(target).then(
-          () => true,
-          () => false,
-        ),
-      15_000,
-      'serving',
-    );
+    await waitServing(target);
     const pids = new Set<string>();
     // max-requests 20 with up to 10% jitter: 60 requests cross at least two retirements.
     for (let i = 0; i < 60; i++) pids.add(/pid (\d+)/.exec(await fcgiGet(target, '/', 20_000))?.[1] ?? '?');
@@ -53,15 +45,7 @@ describe('starter and SDK workers', () => {
     await starter.waitFor(/listening on/);
     await until(async () => (await childrenOf(starter.pid)).length === 2, 10_000, 'workers');
     const target = { host: '127.0.0.1', port };
-    await until(
-      async () =>
-        fcgiGet(target).then(
-          () => true,
-          () => false,
-        ),
-      15_000,
-      'serving',
-    );
+    await waitServing(target);
     for (let i = 0; i < 5; i++) await fcgiGet(target);
     let text = '';
     await until(

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fcgiGet } from '../helpers/fcgi.js';
+import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
 import { childrenOf, isAlive, ROOT, sleep, startCli, stopAll, until } from '../helpers/processes.js';
 
@@ -18,19 +18,6 @@ async function startPool(args: string[]) {
   const starter = startCli(['-p', String(port), '--allow-root', ...args]);
   await starter.waitFor(/listening on/);
   return { starter, port, target: { host: '127.0.0.1', port } };
-}
-
-/** Until n different workers have answered: all are up and accepting. */
-async function waitServing(target: { host: string; port: number }, n: number): Promise<void> {
-  await until(
-    async () => {
-      const seen = new Set<string>();
-      for (let i = 0; i < n * 6; i++) seen.add(/^hello from (\d+)/.exec(await fcgiGet(target))?.[1] ?? '');
-      return seen.size === n;
-    },
-    20_000,
-    `${n} workers serving`,
-  );
 }
 
 async function waitWorkers(pid: number, n: number): Promise<number[]> {

@@ -1,7 +1,7 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fcgiGet } from '../helpers/fcgi.js';
+import { waitServing } from '../helpers/fcgi.js';
 import { freePort, waitForListen } from '../helpers/net.js';
 import { peer } from '../helpers/peers.js';
 import { childrenOf, ROOT, start, startCli, stopAll, until } from '../helpers/processes.js';
@@ -58,16 +58,7 @@ describe('SDK worker with peers', () => {
     await waitForListen({ host: '127.0.0.1', port });
     // After both SDK workers have called listen() on fd 0 themselves (each has served), the
     // backlog is still 321, not Node's 511.
-    await until(
-      async () => {
-        const pids = new Set<string>();
-        for (let i = 0; i < 12; i++)
-          pids.add(/pid (\d+)/.exec(await fcgiGet({ host: '127.0.0.1', port }))?.[1] ?? '');
-        return pids.size === 2;
-      },
-      20_000,
-      'both workers serving',
-    );
+    await waitServing({ host: '127.0.0.1', port }, 2);
     const ss = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' });
     expect(ss).toMatch(/LISTEN\s+\d+\s+321\s/);
   });
