@@ -8,7 +8,9 @@ import {
   encodeEndRequest,
   encodeGetValuesResult,
   encodeRecord,
+  encodeResponseEnd,
   encodeStream,
+  encodeTextRecord,
   encodeUnknownType,
   FCGI_ABORT_REQUEST,
   FCGI_AUTHORIZER,
@@ -31,8 +33,10 @@ import {
   FCGI_UNKNOWN_ROLE,
   type FcgiRecord,
   isProtocolError,
+  type ParamPairs,
   type Params,
   type ParamsDecoder,
+  paramsFromPairs,
   parseBeginRequestBody,
   recordTypeName,
 } from '../src/protocol/index.js';
@@ -130,6 +134,8 @@ export class Connection implements RequestSink {
   private served = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerMode: 'header' | 'idle' | 'none' = 'none';
+  /** When the current mode's time is up, as Date.now(). */
+  private deadline = 0;
   private readonly waitingDrain = new Set<Request>();
 
   constructor(socket: Socket, context: ConnectionContext) {
@@ -218,7 +224,7 @@ export class Connection implements RequestSink {
         if (!request) return;
         if (!request.params) throw new Error(`FCGI_PARAMS for request ${requestId} after its end`);
         if (content.length > 0) request.params.push(content);
-        else this.paramsComplete(request, request.params.end());
+        else this.paramsComplete(request, request.params.endPairs());
         return;
       case FCGI_STDIN:
         // An authorizer gets no body (spec 6.3): a STDIN the front sends anyway is ignored.
@@ -305,11 +311,11 @@ export class Connection implements RequestSink {
     if (!keepConn) this.closeAfterFlush = true;
   }
 
-  private paramsComplete(request: Request, params: Params): void {
+  private paramsComplete(request: Request, pairs: ParamPairs): void {
     request.params = null;
     this.paramsPending--;
     this.updateTimer();
-    const head = buildRequestHead(params);
+    const head = buildRequestHead(pairs);
     const socket = new RequestSocket(this, request.id, head.https, head.remoteAddress, head.remotePort);
     const req = new IncomingMessage(socket as unknown as Socket) as FcgiIncomingMessage;
     req.method = head.method;
@@ -319,13 +325,8 @@ export class Connection implements RequestSink {
     req.httpVersionMinor = head.httpVersionMinor;
     req.rawHeaders = head.rawHeaders;
     req.headers = head.headers;
-    const extras = req as unknown as {
-      params: Params;
-      requestId: number;
-      role: string;
-      data: Readable | null;
-    };
-    extras.params = params;
+    attachParams(req, pairs);
+    const extras = req as unknown as { requestId: number; role: string; data: Readable | null };
     extras.requestId = request.id;
     extras.role = ROLE_NAMES[request.role];
     const data = request.role === FCGI_FILTER ? new Readable({ read() {} }) : null;
@@ -346,7 +347,7 @@ export class Connection implements RequestSink {
       req.push(null);
       req.complete = true;
     }
-    const declared = Number(params.CONTENT_LENGTH ?? 0);
+    const declared = Number(head.contentLength ?? 0);
     if (declared > this.options.maxBodyLength) {
       request.rejected = true;
       this.tooLarge(request);
@@ -442,10 +443,14 @@ export class Connection implements RequestSink {
 
   // RequestSink -------------------------------------------------------------------------
 
-  stdout(requestId: number, data: Buffer): boolean {
+  stdout(requestId: number, data: string | Uint8Array, encoding?: BufferEncoding): boolean {
     const request = this.requests.get(requestId);
     if (!request || request.ended || this.closed) return false;
-    if (data.length <= COPY_LIMIT) this.queue(encodeRecord(FCGI_STDOUT, requestId, data));
+    if (typeof data === 'string') {
+      // At most 3 bytes a char: a string this short fits one record, written in place.
+      if (data.length <= COPY_LIMIT) this.queue(encodeTextRecord(FCGI_STDOUT, requestId, data, encoding));
+      else this.queue(...encodeStream(FCGI_STDOUT, requestId, Buffer.from(data, encoding)));
+    } else if (data.length <= COPY_LIMIT) this.queue(encodeRecord(FCGI_STDOUT, requestId, data));
     else this.queue(...encodeStream(FCGI_STDOUT, requestId, data));
     if (this.outBytes + this.socket.writableLength < WRITE_HIGH_WATER) return true;
     this.waitingDrain.add(request);
@@ -461,12 +466,7 @@ export class Connection implements RequestSink {
     if (request.params) this.paramsPending--;
     this.context.requestEnded();
     this.served++;
-    if (!this.closed) {
-      this.queue(
-        encodeRecord(FCGI_STDOUT, requestId),
-        encodeEndRequest(requestId, request.appStatus, FCGI_REQUEST_COMPLETE),
-      );
-    }
+    if (!this.closed) this.queue(encodeResponseEnd(requestId, request.appStatus, FCGI_REQUEST_COMPLETE));
     const { req, res, socket } = request;
     if (res && socket) {
       if (req && !req.readableEnded && !req.destroyed && req.listenerCount('data') === 0) req.resume();
@@ -474,8 +474,10 @@ export class Connection implements RequestSink {
       process.nextTick(emitClose, res);
     }
     if (!request.keepConn || this.context.draining()) this.closeAfterFlush = true;
-    if (this.closeAfterFlush && this.requests.size === 0) this.scheduleFlush();
     this.updateTimer();
+    // The last request in flight: its response goes out now, in one write with its end, without
+    // waiting for the scheduled flush. With others in flight, that flush gathers them all.
+    if (this.requests.size === 0 && this.flushScheduled) this.flush();
   }
 
   // Output -------------------------------------------------------------------------------
@@ -545,7 +547,9 @@ export class Connection implements RequestSink {
   // Timers ------------------------------------------------------------------------------
 
   // One timer per connection: a deadline for params (a new connection, or a request whose
-  // params are not complete: slow clients) or for idleness between kept-alive requests.
+  // params are not complete: slow clients) or for idleness between kept-alive requests. A
+  // request only moves the deadline; the timer is re-armed when it fires, never more than the
+  // shorter timeout ahead, so it is never late for a deadline set after it was armed.
   private updateTimer(): void {
     const mode =
       this.paramsPending > 0 || (this.requests.size === 0 && this.served === 0)
@@ -554,15 +558,30 @@ export class Connection implements RequestSink {
           ? 'idle'
           : 'none';
     if (mode === this.timerMode) return;
-    this.clearTimer();
     this.timerMode = mode;
     if (mode === 'none' || this.closed) return;
-    const ms = mode === 'header' ? this.options.headerTimeout : this.options.keepAliveTimeout;
-    this.timer = setTimeout(() => {
-      if (mode === 'header') this.fail(`no complete request within ${ms} ms`);
-      else this.close();
-    }, ms);
+    this.deadline = Date.now() + this.timeoutOf(mode);
+    if (!this.timer) this.armTimer(this.deadline - Date.now());
+  }
+
+  private timeoutOf(mode: 'header' | 'idle'): number {
+    return mode === 'header' ? this.options.headerTimeout : this.options.keepAliveTimeout;
+  }
+
+  private armTimer(ms: number): void {
+    const step = Math.min(ms, this.options.headerTimeout, this.options.keepAliveTimeout);
+    this.timer = setTimeout(() => this.onTimer(), Math.max(1, step));
     this.timer.unref();
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    const mode = this.timerMode;
+    if (mode === 'none' || this.closed) return;
+    const left = this.deadline - Date.now();
+    if (left > 0) this.armTimer(left);
+    else if (mode === 'header') this.fail(`no complete request within ${this.timeoutOf(mode)} ms`);
+    else this.close();
   }
 
   private clearTimer(): void {
@@ -578,6 +597,49 @@ export class Connection implements RequestSink {
       if (oldest === undefined || request.startedAt < oldest) oldest = request.startedAt;
     return oldest;
   }
+}
+
+// req.params and req.fcgiParams are built on first read: most handlers never read them, and an
+// object of ~20 params costs more than decoding them. Own accessors, so they survive Express's
+// prototype swap; assigning req.params (Express does, with its route params) replaces only it.
+const kPairs = Symbol('fcgi.pairs');
+const kParams = Symbol('fcgi.params');
+
+type ParamsHolder = { [kPairs]: ParamPairs; [kParams]?: Params };
+
+function paramsOf(holder: ParamsHolder): Params {
+  let params = holder[kParams];
+  if (!params) {
+    params = paramsFromPairs(holder[kPairs]);
+    holder[kParams] = params;
+  }
+  return params;
+}
+
+const PARAMS: PropertyDescriptor = {
+  get(this: ParamsHolder) {
+    return paramsOf(this);
+  },
+  set(this: ParamsHolder, value: unknown) {
+    Object.defineProperty(this, 'params', { value, writable: true, enumerable: true, configurable: true });
+  },
+  enumerable: true,
+  configurable: true,
+};
+
+const FCGI_PARAMS_PROPERTY: PropertyDescriptor = {
+  get(this: ParamsHolder) {
+    return paramsOf(this);
+  },
+  enumerable: true,
+  configurable: true,
+};
+
+function attachParams(req: IncomingMessage, pairs: ParamPairs): void {
+  (req as unknown as ParamsHolder)[kPairs] = pairs;
+  // Two defineProperty calls cost half of one defineProperties.
+  Object.defineProperty(req, 'params', PARAMS);
+  Object.defineProperty(req, 'fcgiParams', FCGI_PARAMS_PROPERTY);
 }
 
 function emitClose(res: ServerResponse): void {

@@ -14,7 +14,7 @@ export interface FetchInfo {
 export type FetchHandler = (request: Request, info: FetchInfo) => Response | Promise<Response>;
 
 function toRequest(req: FcgiIncomingMessage, signal: AbortSignal): Request {
-  const host = req.headers.host || req.params.SERVER_NAME || 'localhost';
+  const host = req.headers.host || req.fcgiParams.SERVER_NAME || 'localhost';
   const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   let url: URL;
   try {
@@ -101,7 +101,12 @@ export function createFetchListener(handler: FetchHandler): RequestListener {
       if (!res.writableFinished) abort();
     });
     const request = toRequest(req, controller.signal);
-    const response = await handler(request, { req, params: req.params });
+    const response = await handler(request, {
+      req,
+      get params() {
+        return req.fcgiParams;
+      },
+    });
     if (!(response instanceof Response)) throw new TypeError('the fetch handler did not return a Response');
     await sendResponse(response, res, req.method === 'HEAD');
   };

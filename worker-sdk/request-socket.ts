@@ -4,8 +4,8 @@ import { httpHeadToCgi } from './cgi-head.js';
 
 /** What a request's socket needs from its connection. */
 export interface RequestSink {
-  /** Queues response bytes as FCGI_STDOUT of this request; false = the connection is congested. */
-  stdout(requestId: number, data: Buffer): boolean;
+  /** Queues response bytes (or text) as FCGI_STDOUT of this request; false = the connection is congested. */
+  stdout(requestId: number, data: string | Uint8Array, encoding?: BufferEncoding): boolean;
   /** The consumer read some body: the connection may read more. */
   wantsBody(): void;
   /** The response is finished or the request destroyed: END_REQUEST and cleanup. */
@@ -78,33 +78,27 @@ export class RequestSocket extends EventEmitter {
       if (callback) process.nextTick(callback);
       return false;
     }
-    let buf: Buffer;
     if (!this.headSent) {
       this.headSent = true;
-      buf = this.convertHead(data, encoding ?? undefined);
-    } else {
-      buf = typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : (data as Buffer);
+      data = this.convertHead(data);
     }
-    const ok = buf.length === 0 ? true : this.sink.stdout(this.requestId, buf);
+    const ok = data.length === 0 ? true : this.sink.stdout(this.requestId, data, encoding ?? undefined);
     // Accepted into the connection's queue: the write is done as far as the response goes.
     if (callback) process.nextTick(callback);
     return ok;
   }
 
   // The first write begins with node:http's HTTP head (res._header), alone or with body text.
-  private convertHead(data: string | Uint8Array, encoding: BufferEncoding | undefined): Buffer {
+  private convertHead(data: string | Uint8Array): string | Uint8Array {
     const res = this._httpMessage as
       | (ServerResponse & { _header: string | null; _contentLength?: number; _hasBody?: boolean })
       | null;
     const head = res?._header;
-    if (!res || !head)
-      return typeof data === 'string' ? Buffer.from(data, encoding ?? 'utf8') : Buffer.from(data);
+    if (!res || !head) return data;
     const length = res._hasBody && typeof res._contentLength === 'number' ? res._contentLength : undefined;
     const cgi = httpHeadToCgi(head, length);
-    if (typeof data === 'string') {
-      const rest = data.length > head.length ? data.slice(head.length) : '';
-      return Buffer.from(cgi + rest, encoding ?? 'utf8');
-    }
+    // node:http joins a utf8/latin1 string body to the head; the CGI head is ASCII either way.
+    if (typeof data === 'string') return data.length > head.length ? cgi + data.slice(head.length) : cgi;
     // The head came alone as bytes.
     return Buffer.from(cgi, 'latin1');
   }

@@ -7,6 +7,7 @@ import {
   FCGI_HEADER_LEN,
   FCGI_NULL_REQUEST_ID,
   FCGI_PARAMS,
+  FCGI_STDOUT,
   FCGI_UNKNOWN_TYPE,
   FCGI_VERSION_1,
 } from './constants.js';
@@ -61,6 +62,27 @@ export function encodeRecord(type: number, requestId: number, content?: Uint8Arr
 }
 
 /**
+ * One record whose content is `text` in `encoding`, written straight into the record's buffer
+ * (no intermediate Buffer.from). The text must encode to at most 65535 bytes.
+ */
+export function encodeTextRecord(
+  type: number,
+  requestId: number,
+  text: string,
+  encoding: BufferEncoding = 'utf8',
+): Buffer {
+  const length = Buffer.byteLength(text, encoding);
+  if (length > 0xffff)
+    throw new RangeError(`record content of ${length} bytes is over 65535; use encodeStream`);
+  const padding = paddingFor(length);
+  const buf = Buffer.allocUnsafe(FCGI_HEADER_LEN + length + padding);
+  writeHeader(buf, 0, type, requestId, length, padding);
+  buf.write(text, FCGI_HEADER_LEN, length, encoding);
+  buf.fill(0, FCGI_HEADER_LEN + length);
+  return buf;
+}
+
+/**
  * Data for a stream (STDIN, STDOUT, STDERR, DATA, PARAMS) as a writev-ready list: one header per
  * record, the content as views of `data` (no copy), padding where needed. Empty data gives no
  * records: the stream's end is written by encodeRecord(type, requestId) with no content.
@@ -101,6 +123,24 @@ export function encodeEndRequest(requestId: number, appStatus: number, protocolS
   writeHeader(buf, 0, FCGI_END_REQUEST, requestId, 8, 0);
   buf.writeUInt32BE(appStatus >>> 0, 8);
   buf[12] = protocolStatus;
+  return buf;
+}
+
+/**
+ * The end of a response: the empty record that closes the STDOUT stream and the END_REQUEST
+ * after it, in one buffer (an application sends both for every request it completes).
+ */
+export function encodeResponseEnd(requestId: number, appStatus: number, protocolStatus: number): Buffer {
+  // From the pool (allocUnsafe), every byte written: this runs once per request.
+  const buf = Buffer.allocUnsafe(FCGI_HEADER_LEN * 3);
+  writeHeader(buf, 0, FCGI_STDOUT, requestId, 0, 0);
+  writeHeader(buf, FCGI_HEADER_LEN, FCGI_END_REQUEST, requestId, 8, 0);
+  const body = FCGI_HEADER_LEN * 2;
+  buf.writeUInt32BE(appStatus >>> 0, body);
+  buf[body + 4] = protocolStatus;
+  buf[body + 5] = 0;
+  buf[body + 6] = 0;
+  buf[body + 7] = 0;
   return buf;
 }
 

@@ -16,11 +16,26 @@ export interface ParamsDecoderOptions {
   readonly maxLength?: number;
 }
 
+/** Pairs in the order they came, flat as node:http's rawHeaders: [name, value, name, value, …]. */
+export type ParamPairs = string[];
+
 export interface ParamsDecoder {
   /** Content of one PARAMS record; a pair may continue in the next. */
   push(content: Uint8Array): void;
   /** The empty record that ends the stream arrived: returns the pairs, or throws NAME_VALUE_OVERRUN. */
   end(): Params;
+  /**
+   * The same end, the pairs as a flat list. Cheaper than end() when the caller reads them once:
+   * building an object of ~20 properties costs more than decoding them.
+   */
+  endPairs(): ParamPairs;
+}
+
+/** An object of pairs; a name given twice keeps its last value. */
+export function paramsFromPairs(pairs: readonly string[]): Params {
+  const params = Object.create(null) as Params;
+  for (let i = 0; i < pairs.length; i += 2) params[pairs[i]!] = pairs[i + 1]!;
+  return params;
 }
 
 // Node's Buffer has these one-encoding fast paths at run time; @types/node does not declare them.
@@ -30,11 +45,20 @@ interface FastBuffer extends Buffer {
   utf8Write(s: string, at: number): number;
 }
 
+// The pairs are read from one latin1 string of the record's bytes (char code = byte): one call
+// into C++ per record instead of two per pair, and substrings for the names and values. That is
+// what makes decoding nginx's ~20 params cost about a quarter of what slicing each one does.
+
 // A length of 1 byte (top bit clear) or 4 bytes (top bit set, 31 bits); the caller checked the bytes are there.
-function readLength(buf: Uint8Array, at: number): number {
-  const b0 = buf[at]!;
+function readLength(s: string, at: number): number {
+  const b0 = s.charCodeAt(at);
   if (b0 < 0x80) return b0;
-  return (b0 & 0x7f) * 0x1000000 + (buf[at + 1]! << 16) + (buf[at + 2]! << 8) + buf[at + 3]!;
+  return (
+    (b0 & 0x7f) * 0x1000000 +
+    (s.charCodeAt(at + 1) << 16) +
+    (s.charCodeAt(at + 2) << 8) +
+    s.charCodeAt(at + 3)
+  );
 }
 
 function lengthSize(b0: number): number {
@@ -42,32 +66,27 @@ function lengthSize(b0: number): number {
 }
 
 /**
- * Parses every complete pair in buf[start, end) into out. Returns the offset of the first byte
- * not consumed, and in `need` the total bytes the next (incomplete) pair needs from that offset.
+ * Parses every complete pair in s (the bytes as latin1) into out. Returns the offset of the
+ * first char not consumed, and in `need` the total bytes the next (incomplete) pair needs from
+ * that offset.
  */
-function parsePairs(
-  buf: FastBuffer,
-  start: number,
-  end: number,
-  out: Params,
-  limit: number,
-  need: { n: number },
-): number {
-  let pos = start;
+function parsePairs(s: string, out: ParamPairs, limit: number, need: { n: number }): number {
+  const end = s.length;
+  let pos = 0;
   while (pos < end) {
-    const nameSize = lengthSize(buf[pos]!);
+    const nameSize = lengthSize(s.charCodeAt(pos));
     if (end - pos < nameSize + 1) {
       need.n = end - pos + 1;
       return pos;
     }
-    const nameLength = readLength(buf, pos);
+    const nameLength = readLength(s, pos);
     const valueAt = pos + nameSize;
-    const valueSize = lengthSize(buf[valueAt]!);
+    const valueSize = lengthSize(s.charCodeAt(valueAt));
     if (end - valueAt < valueSize) {
       need.n = end - pos + 1;
       return pos;
     }
-    const valueLength = readLength(buf, valueAt);
+    const valueLength = readLength(s, valueAt);
     const pairLength = nameSize + valueSize + nameLength + valueLength;
     if (nameLength > limit || valueLength > limit || pairLength > limit) {
       throw new ProtocolError(
@@ -81,21 +100,17 @@ function parsePairs(
     }
     const nameAt = valueAt + valueSize;
     const dataAt = nameAt + nameLength;
-    out[buf.latin1Slice(nameAt, dataAt)] = buf.latin1Slice(dataAt, dataAt + valueLength);
+    out.push(s.substring(nameAt, dataAt), s.substring(dataAt, dataAt + valueLength));
     pos += pairLength;
   }
   need.n = 0;
   return pos;
 }
 
-function newParams(): Params {
-  return Object.create(null) as Params;
-}
-
 /** A stream of name-value pairs split over any number of records (a class: one per request). */
 class PairsDecoder implements ParamsDecoder {
   private readonly limit: number;
-  private readonly params: Params = newParams();
+  private readonly pairs: ParamPairs = [];
   private readonly need = { n: 0 };
   private total = 0;
   // Bytes of a pair that began in an earlier record; joined once enough have arrived.
@@ -126,7 +141,12 @@ class PairsDecoder implements ParamsDecoder {
       this.pending = [];
       this.pendingLength = 0;
     }
-    const stop = parsePairs(buf as FastBuffer, 0, buf.length, this.params, this.limit, this.need);
+    const stop = parsePairs(
+      (buf as FastBuffer).latin1Slice(0, buf.length),
+      this.pairs,
+      this.limit,
+      this.need,
+    );
     if (stop < buf.length) {
       // Copy the tail: it must not pin the caller's (possibly large) chunk.
       const rest = Buffer.from(buf.subarray(stop));
@@ -136,13 +156,17 @@ class PairsDecoder implements ParamsDecoder {
   }
 
   end(): Params {
+    return paramsFromPairs(this.endPairs());
+  }
+
+  endPairs(): ParamPairs {
     if (this.pendingLength > 0) {
       throw new ProtocolError(
         'NAME_VALUE_OVERRUN',
         `params stream ended inside a name-value pair (${this.pendingLength} bytes of ${this.need.n})`,
       );
     }
-    return this.params;
+    return this.pairs;
   }
 }
 

@@ -1,7 +1,6 @@
-import type { ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Params } from '../../src/protocol/index.js';
-import { createServer, type FcgiIncomingMessage } from '../../worker-sdk/index.js';
+import { createServer } from '../../worker-sdk/index.js';
 import { type AppHooks, frameworkSuite, laterChunks } from './suite.js';
 
 // Express 5, written as for node:http; only `createServer` comes from the worker SDK.
@@ -34,10 +33,10 @@ function buildApp(hooks: AppHooks): express.Express {
   app.get('/cookies', (_req, res) => {
     res.cookie('a', '1').cookie('b', '2', { httpOnly: true, path: '' }).send('ok');
   });
-  // Express sets req.params to the route's params on every layer, hiding the FastCGI params the
-  // SDK put there; the listener below keeps them under res.locals first.
-  app.get('/fcgi', (_req, res) => {
-    const params = res.locals.fcgi as Params;
+  // Express sets req.params to the route's params on every layer; the FastCGI params stay on
+  // req.fcgiParams (an own property of the SDK's request, so Express's re-parenting keeps it).
+  app.get('/fcgi', (req, res) => {
+    const params = (req as unknown as { fcgiParams: Params }).fcgiParams;
     res.json({ software: params.SERVER_SOFTWARE, uri: params.REQUEST_URI });
   });
   app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
@@ -51,11 +50,6 @@ function buildApp(hooks: AppHooks): express.Express {
 
 frameworkSuite('express', async (hooks, port) => {
   const server = createServer(buildApp(hooks));
-  // A 'request' listener ahead of the app's: Express keeps a res.locals it finds (an own
-  // property, so it survives Express's re-parenting of res).
-  server.prependListener('request', (req: FcgiIncomingMessage, res: ServerResponse) => {
-    Object.assign(res, { locals: { fcgi: req.params } });
-  });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return () => new Promise<void>((resolve) => server.close(() => resolve()));
 });

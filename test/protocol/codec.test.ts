@@ -11,7 +11,9 @@ import {
   encodeNameValuePairs,
   encodeParams,
   encodeRecord,
+  encodeResponseEnd,
   encodeStream,
+  encodeTextRecord,
   encodeUnknownType,
   FCGI_ABORT_REQUEST,
   FCGI_BEGIN_REQUEST,
@@ -28,6 +30,7 @@ import {
   type FcgiRecord,
   ProtocolError,
   paddingFor,
+  paramsFromPairs,
   parseBeginRequestBody,
   parseEndRequestBody,
   parseUnknownTypeBody,
@@ -134,6 +137,28 @@ describe('record encoder and decoder', () => {
     expect(parseEndRequestBody(end!.content)).toEqual({ appStatus: 0xfffffffe, protocolStatus: 3 });
     expect(parseUnknownTypeBody(unknown!.content)).toBe(77);
   });
+
+  it('writes a text record as the bytes of its encoding, padded, the same as from a buffer', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 3000, unit: 'binary' }),
+        fc.constantFrom<BufferEncoding>('utf8', 'latin1', 'utf16le'),
+        (text, encoding) => {
+          const record = encodeTextRecord(FCGI_STDOUT, 7, text, encoding);
+          expect(record.equals(encodeRecord(FCGI_STDOUT, 7, Buffer.from(text, encoding)))).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(() => encodeTextRecord(FCGI_STDOUT, 1, 'x'.repeat(70_000))).toThrow(RangeError);
+  });
+
+  it('ends a response with the empty STDOUT record and END_REQUEST in one buffer', () => {
+    const end = encodeResponseEnd(513, 0xfffffffe, 2);
+    expect(
+      end.equals(Buffer.concat([encodeRecord(FCGI_STDOUT, 513), encodeEndRequest(513, 0xfffffffe, 2)])),
+    ).toBe(true);
+  });
 });
 
 describe('name-value pairs', () => {
@@ -159,6 +184,25 @@ describe('name-value pairs', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('gives the pairs in the order sent, and an object where a repeated name keeps its last value', () => {
+    const content = encodeNameValuePairs([
+      ['B', '1'],
+      ['A', '2'],
+      ['B', '3'],
+      ['__proto__', 'x'],
+    ]);
+    const decoder = createParamsDecoder();
+    decoder.push(content);
+    expect(decoder.endPairs()).toEqual(['B', '1', 'A', '2', 'B', '3', '__proto__', 'x']);
+    const params = paramsFromPairs(decoder.endPairs());
+    expect(Object.entries(params)).toEqual([
+      ['B', '3'],
+      ['A', '2'],
+      ['__proto__', 'x'],
+    ]);
+    expect(Object.getPrototypeOf(params)).toBe(null);
   });
 
   it('uses a 4-byte length above 127 bytes', () => {

@@ -297,6 +297,32 @@ describe('worker: limits and bad input', () => {
     await idle.closed;
   });
 
+  it('times a kept connection’s next request by the header timeout, not the longer idle one', async () => {
+    // The idle timer armed after the first response must not hold off the shorter deadline of
+    // a second request whose params stall.
+    const { port, logs } = await serve(hello, { headerTimeout: 300, keepAliveTimeout: 10_000 });
+    const kept = await rawConnect({ port });
+    kept.send(...requestRecords(1, GET(), { keepConn: true }));
+    expect((await responseOf(kept, 1)).stdout).toMatch(/hello GET/);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    kept.send(encodeBeginRequest(2, 1, 1), encodeRecord(4, 2, Buffer.from([4, 1, 65, 66, 67, 68])));
+    await kept.closed;
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(2000);
+    expect(logs.join('\n')).toMatch(/no complete request within 300 ms/);
+    // And a connection that keeps sending requests in time is never cut by a deadline it met.
+    const busy = await rawConnect({ port });
+    for (let id = 1; id <= 8; id++) {
+      busy.send(...requestRecords(id, GET(), { keepConn: true }));
+      await responseOf(busy, id);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(busy.isClosed()).toBe(false);
+    busy.close();
+  });
+
   it('closes a connection that sends params over the limit, and one that sends garbage; others go on', async () => {
     const { port, logs } = await serve(hello, { maxParamsLength: 1000 });
     const healthy = await rawConnect({ port });
