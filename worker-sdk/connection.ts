@@ -114,10 +114,6 @@ const kNeedDrain = Object.getOwnPropertySymbols(
  */
 export class Connection implements RequestSink {
   readonly socket: Socket;
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
-  readonly localAddress: string | undefined;
-  readonly localPort: number | undefined;
   private readonly context: ConnectionContext;
   private readonly options: ResolvedOptions;
   private readonly requests = new Map<number, Request>();
@@ -142,10 +138,6 @@ export class Connection implements RequestSink {
     this.socket = socket;
     this.context = context;
     this.options = context.options;
-    this.remoteAddress = socket.remoteAddress;
-    this.remotePort = socket.remotePort;
-    this.localAddress = socket.localAddress;
-    this.localPort = socket.localPort;
     this.decoder = createDecoder((record) => this.onRecord(record), { fragments: true });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -154,6 +146,23 @@ export class Connection implements RequestSink {
     socket.on('error', () => {}); // 'close' follows; a reset peer is not our error
     socket.on('drain', () => this.onDrain());
     this.updateTimer();
+  }
+
+  // Read when asked: each is a getpeername/getsockname system call, and most requests never ask.
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+
+  get localAddress(): string | undefined {
+    return this.socket.localAddress;
+  }
+
+  get localPort(): number | undefined {
+    return this.socket.localPort;
   }
 
   /** Requests in progress on this connection. */

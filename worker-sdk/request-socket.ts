@@ -31,8 +31,6 @@ export class RequestSocket extends EventEmitter {
   encrypted: boolean;
   remoteAddress: string | undefined;
   remotePort: number | undefined;
-  localAddress: string | undefined;
-  localPort: number | undefined;
   _httpMessage: ServerResponse | null = null;
   readonly _writableState = { corked: 0 };
   /** node:http calls it when the consumer of the request body wants more. */
@@ -53,8 +51,14 @@ export class RequestSocket extends EventEmitter {
     this.encrypted = encrypted;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
-    this.localAddress = sink.localAddress;
-    this.localPort = sink.localPort;
+  }
+
+  get localAddress(): string | undefined {
+    return this.sink.localAddress;
+  }
+
+  get localPort(): number | undefined {
+    return this.sink.localPort;
   }
 
   get writableLength(): number {

@@ -72,7 +72,8 @@ describe('worker: responder', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () =>
         res.end(
-          `${Buffer.concat(chunks).length} ${req.headers['content-type']} ${req.params.SCRIPT_FILENAME}`,
+          `${Buffer.concat(chunks).length} ${req.headers['content-type']} ${req.params.SCRIPT_FILENAME} ` +
+            `${req.socket.localAddress}:${req.socket.localPort} ${req.socket.remoteAddress}`,
         ),
       );
     });
@@ -91,8 +92,9 @@ describe('worker: responder', () => {
       ...[60_000, 160_000, 260_000].map((at) => encodeRecord(FCGI_STDIN, 1, body.subarray(at, at + 40_000))),
       encodeRecord(FCGI_STDIN, 1),
     );
+    // req.socket: the local end of the front's connection; the remote one is the client's (REMOTE_ADDR).
     expect((await responseOf(conn, 1)).stdout).toMatch(
-      /\r\n\r\n300000 application\/octet-stream \/srv\/app.js$/,
+      new RegExp(`\r\n\r\n300000 application/octet-stream /srv/app.js 127.0.0.1:${port} ${GET().REMOTE_ADDR}$`),
     );
   });
 
