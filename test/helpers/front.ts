@@ -1,6 +1,7 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { waitForListen } from './net.js';
-import { start } from './processes.js';
+import { ROOT, start } from './processes.js';
 
 /** A real web server (nginx, Apache httpd, lighttpd) in front of FastCGI apps, for e2e tests. */
 export interface Front {
@@ -23,8 +24,18 @@ export async function startFront(
   args: readonly string[],
   port: number,
   dir: string,
+  logFile?: string,
 ): Promise<Front> {
   const server = start(command, args);
+  const output = () => {
+    let log = '';
+    try {
+      if (logFile) log = readFileSync(logFile, 'utf8');
+    } catch {
+      // not written yet, or removed with dir
+    }
+    return server.output() + log;
+  };
   const stop = async () => {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -38,8 +49,23 @@ export async function startFront(
     await Promise.race([waitForListen({ host: '127.0.0.1', port }), exitedEarly]);
     up = true;
   } catch (err) {
+    const said = output();
     await stop();
-    throw new Error(`${(err as Error).message}; ${name} said:\n${server.output()}`);
+    throw new Error(`${(err as Error).message}; ${name} said:\n${said}`);
   }
-  return { port, url: `http://127.0.0.1:${port}`, output: server.output, stop };
+  return { port, url: `http://127.0.0.1:${port}`, output, stop };
+}
+
+/**
+ * A shipped example file (path from the repository root) with the test's ports and paths. Each
+ * edit must apply, or this throws: the example cannot drift away from what its test checks.
+ */
+export function editedExample(file: string, edits: readonly (readonly [RegExp | string, string])[]): string {
+  let text = readFileSync(join(ROOT, file), 'utf8');
+  for (const [from, to] of edits) {
+    const before = text;
+    text = text.replace(from, to);
+    if (text === before) throw new Error(`${file}: the test's edit ${from} no longer applies`);
+  }
+  return text;
 }
