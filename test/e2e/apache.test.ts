@@ -14,7 +14,7 @@ const TCP_LINE = '    ProxyPass "/" "fcgi://127.0.0.1:9000/" timeout=60 flushpac
 
 function shipped(ports: FrontPorts, reuse: boolean): string {
   const edits: [RegExp | string, string][] = [];
-  if (reuse) edits.push([TCP_LINE, ''], [/# (ProxyPass .* enablereuse=on)/, '$1']);
+  if (reuse) edits.push([TCP_LINE, ''], [/# (ProxyPass .* enablereuse=on ttl=60)/, '$1']);
   edits.push(
     [/8080/g, String(ports.tcpFront)],
     [/8081/g, String(ports.unixFront)],
