@@ -101,7 +101,7 @@ export function describeFrontPools(cases: readonly FrontCase[]): void {
     });
 
     it('streams a response chunk by chunk', async () => {
-      for (const url of urls()) await stream(url, 6);
+      for (const url of urls()) await stream(url, 10);
     });
 
     it("passes the app's status code and repeated headers on", async () => {
