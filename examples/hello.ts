@@ -2,7 +2,8 @@
 // supervised pool of it behind the starter's HTTP front.
 //   under a starter:  fcgi-prefork -p 9000 -N 2 examples/hello.ts   (accepts on fd 0)
 //   by itself:        PORT=9000 tsx examples/hello.ts                (listens on 127.0.0.1:9000)
-// Routes: GET / (hello), POST /echo (size and SHA-256 of the body), GET /stream (chunks over time).
+// Routes: GET / (hello), POST /echo (size and SHA-256 of the body), GET /stream (chunks over time),
+// GET /status/<code> (that status, with two Set-Cookie headers: what a front must pass on).
 import { createHash } from 'node:crypto';
 import { createServer } from '../worker-sdk/index.js';
 
@@ -34,6 +35,15 @@ const server = createServer((req, res) => {
       }
     }, 20);
     res.on('close', () => clearInterval(timer));
+    return;
+  }
+  const status = /^\/status\/(\d{3})$/.exec(req.url ?? '');
+  if (status) {
+    res.writeHead(Number(status[1]), {
+      'Content-Type': 'text/plain',
+      'Set-Cookie': ['a=1; Path=/', 'b=2; Path=/'],
+    });
+    res.end(`status ${status[1]}\n`);
     return;
   }
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');

@@ -1,9 +1,17 @@
-import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connectionsTo,
+  getHello,
+  helloAnswers,
+  mixedLoad,
+  postEcho,
+  statusAndHeaders,
+  stream,
+} from '../helpers/hello-http.js';
 import { freePort, waitForListen } from '../helpers/net.js';
 import { type Nginx, startNginx } from '../helpers/nginx.js';
 import { peer } from '../helpers/peers.js';
@@ -18,62 +26,6 @@ const nginxPeer = peer('nginx', 'nginx-light');
 const spawnFcgi = peer('spawn-fcgi', 'spawn-fcgi');
 const fcgistarter = peer('fcgistarter', 'apache2-utils');
 const HELLO = join(ROOT, 'examples', 'hello.ts');
-
-/** Established FastCGI connections to the pool (TCP 127.0.0.1:port or a unix path), from ss. */
-function connectionsTo(target: number | string): number {
-  const lines =
-    typeof target === 'number'
-      ? execFileSync('ss', ['-Htn', 'state', 'established', `( dport = :${target} )`], { encoding: 'utf8' })
-      : // The accepting side of a unix connection shows the socket's path as its local address.
-        execFileSync('ss', ['-Hx', 'state', 'established'], { encoding: 'utf8' })
-          .split('\n')
-          .filter((line) => line.includes(` ${target} `))
-          .join('\n');
-  return lines.split('\n').filter((line) => line.trim() !== '').length;
-}
-
-async function get(url: string): Promise<{ workerId: string; pid: number }> {
-  const response = await fetch(url);
-  expect(response.status).toBe(200);
-  const text = await response.text();
-  const match = /^Hello from fcgi-prefork worker (\S+) \(pid (\d+)\)$/m.exec(text);
-  expect(match, text).not.toBeNull();
-  return { workerId: match![1]!, pid: Number(match![2]) };
-}
-
-async function postEcho(url: string, size: number): Promise<void> {
-  const body = randomBytes(size);
-  const response = await fetch(`${url}/echo`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/octet-stream' },
-    body,
-  });
-  expect(response.status).toBe(200);
-  expect(await response.json()).toEqual({
-    bytes: size,
-    sha256: createHash('sha256').update(body).digest('hex'),
-  });
-}
-
-/** GET /stream?n=…: every chunk arrives, and spread over time (nginx passes them on unbuffered). */
-async function stream(url: string, chunks: number, timed = true): Promise<void> {
-  const response = await fetch(`${url}/stream?n=${chunks}`);
-  expect(response.status).toBe(200);
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  const arrivals: number[] = [];
-  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-    arrivals.push(Date.now());
-    text += decoder.decode(chunk.value, { stream: true });
-  }
-  expect(text).toBe(Array.from({ length: chunks }, (_, i) => `chunk ${i}\n`).join(''));
-  // The worker writes a chunk every 20 ms: a buffered response would arrive all at once.
-  // (Not under a concurrent load, where this process may read several chunks at once.)
-  if (!timed) return;
-  expect(arrivals.length).toBeGreaterThan(1);
-  expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(20 * (chunks - 2));
-}
 
 describe.skipIf(nginxPeer.skipReason)('nginx in front of an SDK pool under the starter', () => {
   describe.each([
@@ -99,17 +51,7 @@ describe.skipIf(nginxPeer.skipReason)('nginx in front of an SDK pool under the s
         fastcgi: unix ? { path: socket } : { host: '127.0.0.1', port },
         ...(keepConn ? { keepConn: true, keepalive: 8 } : {}),
       });
-      await until(
-        async () => {
-          try {
-            return (await fetch(`${nginx.url}/`)).status === 200;
-          } catch {
-            return false;
-          }
-        },
-        15_000,
-        'the pool to answer',
-      );
+      await helloAnswers(nginx.url);
     });
 
     afterAll(async () => {
@@ -120,7 +62,7 @@ describe.skipIf(nginxPeer.skipReason)('nginx in front of an SDK pool under the s
 
     it('GET: answered by a worker of the pool', async () => {
       const seen = new Set<string>();
-      for (let i = 0; i < 10; i++) seen.add((await get(`${nginx.url}/`)).workerId);
+      for (let i = 0; i < 10; i++) seen.add((await getHello(nginx.url)).workerId);
       for (const id of seen) expect(['1', '2']).toContain(id);
     });
 
@@ -132,16 +74,13 @@ describe.skipIf(nginxPeer.skipReason)('nginx in front of an SDK pool under the s
       await stream(nginx.url, 6);
     });
 
+    it("passes the app's status code and repeated headers on", async () => {
+      await statusAndHeaders(nginx.url, 404);
+      await statusAndHeaders(nginx.url, 201);
+    });
+
     it('40 concurrent requests of mixed kinds all succeed', async () => {
-      await Promise.all(
-        Array.from({ length: 40 }, (_, i) =>
-          i % 4 === 0
-            ? postEcho(nginx.url, 100_000 + i)
-            : i % 4 === 1
-              ? stream(nginx.url, 3, false)
-              : get(`${nginx.url}/`),
-        ),
-      );
+      await mixedLoad(nginx.url, 40);
     });
 
     it(
@@ -149,12 +88,12 @@ describe.skipIf(nginxPeer.skipReason)('nginx in front of an SDK pool under the s
         ? 'keeps FastCGI connections open between requests'
         : 'closes each FastCGI connection after its request',
       async () => {
-        for (let i = 0; i < 5; i++) await get(`${nginx.url}/`);
+        for (let i = 0; i < 5; i++) await getHello(nginx.url);
         if (keepConn) {
           // nginx's cached upstream connections stay established, and requests reuse them.
           expect(connectionsTo(target())).toBeGreaterThanOrEqual(1);
           const before = connectionsTo(target());
-          for (let i = 0; i < 10; i++) await get(`${nginx.url}/`);
+          for (let i = 0; i < 10; i++) await getHello(nginx.url);
           expect(connectionsTo(target())).toBe(before);
         } else {
           await until(() => connectionsTo(target()) === 0, 5000, 'no FastCGI connection left open');
@@ -182,7 +121,7 @@ describe.skipIf(nginxPeer.skipReason || spawnFcgi.skipReason)('an SDK worker und
     );
     await waitForListen({ host: '127.0.0.1', port });
     nginx = await startNginx({ fastcgi: { host: '127.0.0.1', port } });
-    const { workerId, pid } = await get(`${nginx.url}/`);
+    const { workerId, pid } = await getHello(nginx.url);
     expect(pid).toBe(worker.pid);
     expect(workerId).toBe('-'); // no starter: no FCGI_WORKER_ID
     await postEcho(nginx.url, 5 * 1024 * 1024);
@@ -241,7 +180,7 @@ describe.skipIf(nginxPeer.skipReason || fcgistarter.skipReason)('an SDK worker u
     expect(await starter.exited).toBe(0);
     await waitForListen({ host: '127.0.0.1', port });
     nginx = await startNginx({ fastcgi: { host: '127.0.0.1', port } });
-    const { pid } = await get(`${nginx.url}/`);
+    const { pid } = await getHello(nginx.url);
     expect(markedPids()).toContain(pid);
     await postEcho(nginx.url, 5 * 1024 * 1024);
     await stream(nginx.url, 4);

@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForListen } from './net.js';
+import { type Front, startFront } from './front.js';
+import { freePort } from './net.js';
 import { findProgram } from './peers.js';
-import { start } from './processes.js';
 
 /**
  * A real nginx (Debian nginx-light) as the HTTP front of a FastCGI app, for end-to-end tests:
@@ -19,14 +19,7 @@ export interface NginxOptions {
   readonly keepalive?: number;
 }
 
-export interface Nginx {
-  readonly port: number;
-  /** http://127.0.0.1:port, without a trailing slash. */
-  readonly url: string;
-  /** nginx's own error log so far (stderr). */
-  output(): string;
-  stop(): Promise<void>;
-}
+export type Nginx = Front;
 
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const port = await freePort();
@@ -73,30 +66,11 @@ ${http}
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const nginx = start(findProgram('nginx') ?? 'nginx', [
-    '-p',
+  return startFront(
+    'nginx',
+    findProgram('nginx') ?? 'nginx',
+    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'],
+    port,
     dir,
-    '-c',
-    join(dir, 'nginx.conf'),
-    '-e',
-    'stderr',
-  ]);
-  const stop = async () => {
-    await nginx.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  // A bad config or a busy port ends nginx at once: say so instead of waiting for the port.
-  let up = false;
-  const exitedEarly = nginx.exited.then((code) => {
-    if (!up) throw new Error(`nginx exited with ${code}`);
-  });
-  exitedEarly.catch(() => {});
-  try {
-    await Promise.race([waitForListen({ host: '127.0.0.1', port }), exitedEarly]);
-    up = true;
-  } catch (err) {
-    await stop();
-    throw new Error(`${(err as Error).message}; nginx said:\n${nginx.output()}`);
-  }
-  return { port, url: `http://127.0.0.1:${port}`, output: nginx.output, stop };
+  );
 }
