@@ -307,7 +307,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
   // With reusePort, slot k's socket: it outlives the slot's workers, so connections queued on
   // it wait for the next one; it is closed only when the pool scales below k.
   const slotSockets = new Map<number, ListeningSocket>();
-  if (mode === 'reuseport') opened.forEach((s, i) => slotSockets.set(i + 1, s));
+  if (mode === 'reuseport') for (const [i, s] of opened.entries()) slotSockets.set(i + 1, s);
   let addingSockets = false;
   if (options.pidfile) {
     try {

@@ -16,7 +16,7 @@ import { errnoName, type ListeningSocket, type ServerHandle, tcpListeningSocket 
  * listener already there, even another reuseport group of the same user, which the kernel
  * would otherwise let us join silently.
  */
-const PERL = String.raw`
+const PERL = `
 use strict;
 use Socket qw(AF_INET AF_INET6 SOCK_STREAM SOL_SOCKET SO_REUSEADDR SO_REUSEPORT inet_pton
   pack_sockaddr_in pack_sockaddr_in6 unpack_sockaddr_in unpack_sockaddr_in6);
