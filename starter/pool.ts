@@ -182,6 +182,18 @@ function rssOf(pid: number): number | null {
   }
 }
 
+/**
+ * Whether Linux (5.14+) moves the connections queued on a closed SO_REUSEPORT socket to
+ * another socket of its group; by default it resets them.
+ */
+function migratesQueuedConnections(): boolean {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `killed by ${signal}` : `exited with code ${code}`;
 }
@@ -611,6 +623,13 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
   function closeSurplusSockets(): void {
     for (const [id, s] of slotSockets) {
       if (id <= desired) continue;
+      log(
+        `closing slot ${id}'s socket${
+          migratesQueuedConnections()
+            ? ''
+            : ': connections queued on it are reset (net.ipv4.tcp_migrate_req=1 moves them to the other sockets)'
+        }`,
+      );
       s.close();
       slotSockets.delete(id);
     }
