@@ -116,6 +116,24 @@ describe('starter --reuseport: a socket per worker', () => {
     );
   });
 
+  it('keeps each slot’s socket across a reload (SIGHUP)', async () => {
+    const { starter, port } = await startReusePort(2);
+    const before = await pidsBySlot(starter.pid, 2);
+    const inodes = new Map([...before].map(([slot, pid]) => [slot, fd0Inode(pid)]));
+    process.kill(starter.pid, 'SIGHUP');
+    await until(
+      async () => {
+        const kids = await childrenOf(starter.pid);
+        return kids.length === 2 && !kids.some((pid) => [...before.values()].includes(pid));
+      },
+      15_000,
+      'both workers replaced',
+    );
+    const after = await pidsBySlot(starter.pid, 2);
+    for (const slot of [1, 2]) expect(fd0Inode(after.get(slot)!)).toBe(inodes.get(slot));
+    expect(listeners(port).size).toBe(2);
+  });
+
   it('adds a socket on SIGTTIN and closes the surplus one on SIGTTOU', async () => {
     const { starter, port, target } = await startReusePort(2);
     const first = new Set(listeners(port).keys());
