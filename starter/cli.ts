@@ -38,6 +38,8 @@ Where to listen (one of):
   -G, --socket-group <group> unix socket group
                              With neither --port nor --socket, the socket passed by systemd
                              socket activation (LISTEN_FDS/LISTEN_PID) is used.
+      --reuseport            with --port: one SO_REUSEPORT socket per worker, kept across its
+                             restarts, instead of one socket all workers share (Linux)
 Workers:
   -c, --command <cmd>        the worker command (or give it after the options)
   -N, --workers <n>          number of workers (default: number of CPUs; alias -F)
@@ -75,6 +77,7 @@ const SPECS: readonly OptionSpec[] = [
   { key: 'socket-mode', short: ['M'], long: ['socket-mode'], value: true },
   { key: 'socket-user', short: ['U'], long: ['socket-user'], value: true },
   { key: 'socket-group', short: ['G'], long: ['socket-group'], value: true },
+  { key: 'reuseport', long: ['reuseport'], value: false },
   { key: 'command', short: ['c'], long: ['command'], value: true },
   { key: 'workers', short: ['N', 'F'], long: ['workers'], value: true },
   { key: 'backlog', short: ['b'], long: ['backlog'], value: true },
@@ -135,6 +138,13 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
   const command = given ?? first;
   if (command === undefined || command === '') throw new UserError('no worker command given', 2);
   const listen = listenAddress(args);
+  const reusePort = args.flags.has('reuseport');
+  if (reusePort && listen?.kind !== 'tcp')
+    throw new UserError('--reuseport needs --port (TCP): not with --socket or socket activation', 2);
+  if (reusePort && args.flags.has('detach'))
+    throw new UserError('--reuseport needs the starter to keep the sockets: not with --detach', 2);
+  if (reusePort && process.platform !== 'linux')
+    throw new UserError('--reuseport spreads connections over sockets only on Linux', 2);
   const value = (key: string) => last(args, key);
   const mode = value('socket-mode');
   const workers = value('workers');
@@ -147,6 +157,7 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
     command,
     args: given !== undefined ? args.rest : rest,
     ...(listen ? { listen } : {}),
+    ...(reusePort ? { reusePort } : {}),
     ...(mode !== undefined ? { socketMode: parseMode(mode) } : {}),
     ...(value('socket-user') !== undefined ? { socketUser: value('socket-user')! } : {}),
     ...(value('socket-group') !== undefined ? { socketGroup: value('socket-group')! } : {}),

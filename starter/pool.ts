@@ -16,6 +16,7 @@ import {
 import type { ListenAddress } from '../src/net/address.js';
 import { UserError } from '../src/net/errors.js';
 import { type ListeningSocket, listenSocket, systemdSocket } from '../src/net/listen.js';
+import { listenReusePort } from '../src/net/reuseport.js';
 import { lookupGroup, lookupUser } from '../src/net/users.js';
 import { type ResolvedCommand, resolveCommand } from './command.js';
 import { prefixLines } from './output.js';
@@ -57,7 +58,16 @@ export interface PoolOptions {
   readonly handleSignals?: boolean;
   /** Seconds a new SDK worker gets to report ready during a reload before the reload moves on. Default 10. */
   readonly readyTimeout?: number;
+  /**
+   * One SO_REUSEPORT socket per slot instead of one shared socket (TCP only): the kernel
+   * spreads connections over the slots, and a worker's epoll wakes only for its own socket.
+   * The pool keeps each slot's socket across that slot's respawns and reloads.
+   */
+  readonly reusePort?: boolean;
 }
+
+/** `shared`: every worker accepts on one socket; `reuseport`: a socket per slot. */
+export type SocketMode = 'shared' | 'reuseport';
 
 export type WorkerState = 'starting' | 'ready' | 'retiring';
 
@@ -77,6 +87,7 @@ export interface PoolStatus {
   readonly pid: number;
   readonly address: string;
   readonly backlog: number;
+  readonly mode: SocketMode;
   readonly command: string;
   readonly startedAt: number;
   readonly generation: number;
@@ -91,6 +102,7 @@ export interface PoolStatus {
 }
 
 export interface Pool extends EventEmitter {
+  /** The listening socket (with reusePort, slot 1's; all slots' share its address). */
   readonly socket: ListeningSocket;
   /** Where the pool listens, for logs and clients. */
   readonly address: string;
@@ -170,6 +182,18 @@ function rssOf(pid: number): number | null {
   }
 }
 
+/**
+ * Whether Linux (5.14+) moves the connections queued on a closed SO_REUSEPORT socket to
+ * another socket of its group; by default it resets them.
+ */
+function migratesQueuedConnections(): boolean {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `killed by ${signal}` : `exited with code ${code}`;
 }
@@ -221,20 +245,27 @@ async function openSocket(
   options: PoolOptions,
   backlog: number,
   env: NodeJS.ProcessEnv,
-): Promise<ListeningSocket> {
+  workers: number,
+): Promise<ListeningSocket[]> {
+  if (options.reusePort) {
+    if (options.listen?.kind !== 'tcp')
+      throw new UserError('--reuseport needs --port (TCP): not with --socket or socket activation', 2);
+    return listenReusePort(options.listen.host, options.listen.port, workers, backlog, { probe: true });
+  }
   if (options.listen) {
     const socketUser = options.socketUser ? lookupUser(options.socketUser) : undefined;
     const gid = options.socketGroup ? lookupGroup(options.socketGroup) : socketUser?.gid;
-    return listenSocket(options.listen, backlog, {
+    const socket = await listenSocket(options.listen, backlog, {
       mode: options.socketMode ?? 0o660,
       ...(socketUser ? { uid: socketUser.uid } : {}),
       ...(gid !== undefined ? { gid } : {}),
     });
+    return [socket];
   }
   const activated = systemdSocket(env);
   if (!activated)
     throw new UserError('no address to listen on: give --port, --socket, or run under socket activation', 2);
-  return activated;
+  return [activated];
 }
 
 /** The environment every worker gets: ours, less what belongs to us, plus its slot's. */
@@ -282,12 +313,19 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
   const command: ResolvedCommand = resolveCommand(options.command, options.args ?? [], cwd, env);
   const identity = workerIdentity(options);
 
-  const socket = await openSocket(options, backlog, env);
+  const mode: SocketMode = options.reusePort ? 'reuseport' : 'shared';
+  const opened = await openSocket(options, backlog, env, desired);
+  const socket = opened[0]!;
+  // With reusePort, slot k's socket: it outlives the slot's workers, so connections queued on
+  // it wait for the next one; it is closed only when the pool scales below k.
+  const slotSockets = new Map<number, ListeningSocket>();
+  if (mode === 'reuseport') for (const [i, s] of opened.entries()) slotSockets.set(i + 1, s);
+  let addingSockets = false;
   if (options.pidfile) {
     try {
       writePidfile(options.pidfile);
     } catch (e) {
-      socket.close();
+      for (const s of opened) s.close();
       throw e;
     }
   }
@@ -376,7 +414,8 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
   }
 
   function spawnWorker(slotId: number): void {
-    const stdio: ('pipe' | 'ipc' | number)[] = [socket.fd, 'pipe', 'pipe'];
+    const fd = mode === 'reuseport' ? slotSockets.get(slotId)!.fd : socket.fd;
+    const stdio: ('pipe' | 'ipc' | number)[] = [fd, 'pipe', 'pipe'];
     if (command.node) stdio.push('ipc');
     let child: ChildProcess;
     try {
@@ -553,6 +592,49 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
     }
   }
 
+  /** Makes the missing slot sockets (after SIGTTIN) in the background; the loop waits for them. */
+  function addSlotSockets(): void {
+    if (addingSockets) return;
+    const missing: number[] = [];
+    for (let id = 1; id <= desired; id++) if (!slotSockets.has(id)) missing.push(id);
+    if (missing.length === 0) return;
+    addingSockets = true;
+    const { host } = socket.address as { host: string };
+    listenReusePort(host, socket.port ?? 0, missing.length, backlog, { probe: false }).then(
+      (added) => {
+        addingSockets = false;
+        for (const s of added) {
+          const id = missing.shift();
+          if (finished || stopping || id === undefined || id > desired || slotSockets.has(id)) s.close();
+          else slotSockets.set(id, s);
+        }
+        wake();
+      },
+      (e: Error) => {
+        addingSockets = false;
+        log(`cannot add a socket for a new worker: ${e.message}; staying at ${slotSockets.size} workers`);
+        desired = slotSockets.size;
+        wake();
+      },
+    );
+  }
+
+  /** A slot above the desired count loses its socket at once: the kernel stops sending it connections. */
+  function closeSurplusSockets(): void {
+    for (const [id, s] of slotSockets) {
+      if (id <= desired) continue;
+      log(
+        `closing slot ${id}'s socket${
+          migratesQueuedConnections()
+            ? ''
+            : ': connections queued on it are reset (net.ipv4.tcp_migrate_req=1 moves them to the other sockets)'
+        }`,
+      );
+      s.close();
+      slotSockets.delete(id);
+    }
+  }
+
   function converge(now: number): void {
     if (stopping) {
       for (const worker of workers.values()) retire(worker);
@@ -568,9 +650,14 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
     }
     // Fewer slots: retire the highest.
     for (const [id, list] of bySlot) if (id > desired) for (const worker of list) retire(worker);
-    // Empty slots: start a worker unless the slot is backing off.
+    if (mode === 'reuseport') closeSurplusSockets();
+    // Empty slots: start a worker unless the slot is backing off (or still waits for its socket).
     for (let id = 1; id <= desired; id++) {
       if (bySlot.has(id)) continue;
+      if (mode === 'reuseport' && !slotSockets.has(id)) {
+        addSlotSockets();
+        continue;
+      }
       const slot = slotOf(id);
       if (now < slot.notBefore) {
         wakeLater(slot.notBefore);
@@ -639,6 +726,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
     clearInterval(heartbeat);
     for (const [signal, handler] of handlers) process.off(signal, handler);
     socket.close();
+    for (const s of slotSockets.values()) s.close();
     if (options.pidfile) removePidfile(options.pidfile);
     if (!readyResolved) resolveReady();
     log(exitCode === 0 ? 'stopped' : 'stopped after an error');
@@ -672,6 +760,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
         pid: process.pid,
         address: socket.description,
         backlog,
+        mode,
         command: command.display,
         startedAt,
         generation,
@@ -698,7 +787,10 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
     },
   });
 
-  log(`listening on ${socket.description} (backlog ${backlog}); starting ${desired} × ${command.display}`);
+  const sockets = mode === 'reuseport' ? `, SO_REUSEPORT: a socket per worker` : '';
+  log(
+    `listening on ${socket.description} (backlog ${backlog}${sockets}); starting ${desired} × ${command.display}`,
+  );
   wake();
   return pool;
 }

@@ -30,8 +30,8 @@ export interface UnixSocketOptions {
   readonly gid?: number;
 }
 
-// The libuv handle net._createServerHandle returns: bound, not listening, not polled.
-interface ServerHandle {
+/** A libuv TCP/pipe handle as net._createServerHandle returns it: bound, not polled. */
+export interface ServerHandle {
   readonly fd: number;
   getsockname(out: { port?: number; address?: string }): number;
   close(): void;
@@ -62,7 +62,7 @@ function listenWithoutAccepting(fd: number, backlog: number, what: string): void
   }
 }
 
-function errnoName(code: number): string {
+export function errnoName(code: number): string {
   try {
     return getSystemErrorName(code);
   } catch {
@@ -91,13 +91,17 @@ function listenTcp(host: string, port: number, backlog: number): ListeningSocket
     handle.close();
     throw e;
   }
-  const bound = formatAddress({ kind: 'tcp', host, port: name.port ?? port });
+  return tcpListeningSocket(handle, host, name.port ?? port);
+}
+
+/** A listening TCP handle this process holds but never polls, as a ListeningSocket. */
+export function tcpListeningSocket(handle: ServerHandle, host: string, port: number): ListeningSocket {
   let closed = false;
   return {
     fd: handle.fd,
-    address: { kind: 'tcp', host, port: name.port ?? port },
-    description: bound,
-    port: name.port,
+    address: { kind: 'tcp', host, port },
+    description: formatAddress({ kind: 'tcp', host, port }),
+    port,
     close() {
       if (closed) return;
       closed = true;
