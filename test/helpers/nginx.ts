@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForListen } from './net.js';
 import { findProgram } from './peers.js';
-import { start } from './processes.js';
+import { childrenOf, isAlive, start, until } from './processes.js';
 
 /**
  * A real nginx (Debian nginx-light) as the HTTP front of a FastCGI app, for end-to-end tests:
@@ -25,6 +25,11 @@ export interface Nginx {
   readonly url: string;
   /** nginx's own error log so far (stderr). */
   output(): string;
+  /**
+   * With masterProcess: swaps in a new `http { }` block as `nginx -s reload` does (SIGHUP), and
+   * resolves once the old worker has finished its requests and exited.
+   */
+  reload(http: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,14 +59,22 @@ server {
 
 /**
  * nginx with the given contents of its `http { }` block (e.g. a shipped example file), started
- * once it accepts on 127.0.0.1:port, one of the ports that block listens on.
+ * once it accepts on 127.0.0.1:port, one of the ports that block listens on. By default without
+ * a master process (one process to stop); `masterProcess` for a test that reloads.
  */
-export async function startNginxHttp(http: string, port: number): Promise<Nginx> {
+export async function startNginxHttp(
+  http: string,
+  port: number,
+  options: { masterProcess?: boolean } = {},
+): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
-  // master_process off: one process to stop; temp paths inside the prefix so a large request
-  // body spooled to disk lands in the test's own directory.
-  const conf = `daemon off;
-master_process off;
+  // Temp paths inside the prefix so a large request body spooled to disk lands in the test's
+  // own directory.
+  const write = (block: string) =>
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `daemon off;
+${options.masterProcess ? 'master_process on;\nworker_processes 1;' : 'master_process off;'}
 pid ${dir}/nginx.pid;
 error_log stderr warn;
 events { worker_connections 512; }
@@ -69,10 +82,11 @@ http {
 access_log off;
 client_body_temp_path ${dir}/body;
 fastcgi_temp_path ${dir}/fastcgi;
-${http}
+${block}
 }
-`;
-  writeFileSync(join(dir, 'nginx.conf'), conf);
+`,
+    );
+  write(http);
   const nginx = start(findProgram('nginx') ?? 'nginx', [
     '-p',
     dir,
@@ -98,5 +112,12 @@ ${http}
     await stop();
     throw new Error(`${(err as Error).message}; nginx said:\n${nginx.output()}`);
   }
-  return { port, url: `http://127.0.0.1:${port}`, output: nginx.output, stop };
+  const reload = async (block: string) => {
+    if (!options.masterProcess) throw new Error('reload needs startNginxHttp(…, { masterProcess: true })');
+    const old = await childrenOf(nginx.pid);
+    write(block);
+    nginx.child.kill('SIGHUP');
+    await until(() => old.every((pid) => !isAlive(pid)), 15_000, 'the old nginx worker to exit');
+  };
+  return { port, url: `http://127.0.0.1:${port}`, output: nginx.output, reload, stop };
 }
