@@ -1,6 +1,6 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, type SpawnOptions, spawnSync } from 'node:child_process';
 import { findProgram, IN_CI } from './peers.js';
-import { isAlive, sleep } from './processes.js';
+import { isAlive, type Running, sleep, start } from './processes.js';
 
 /**
  * Machines for scale-out tests: each "host" is a network namespace joined to this one by a veth
@@ -39,6 +39,22 @@ export function netnsSkipReason(): string | null {
   }
   if (reason && IN_CI) throw new Error(`CI=true but ${reason}`);
   return reason;
+}
+
+/**
+ * Starts a program on a host with `ip netns exec`, which execs: the child is the program itself,
+ * so its pid gets the test's signals.
+ */
+export function startIn(host: Host, command: readonly string[], options: SpawnOptions = {}): Running {
+  return start('ip', ['netns', 'exec', host.ns, ...command], options);
+}
+
+/**
+ * The host's network cable: down, its end of the veth drops everything, so nginx's packets to
+ * it vanish without an answer (no reset, no refusal), as with a power cut seen from outside.
+ */
+export function setLink(host: Host, up: boolean): void {
+  ip('-n', host.ns, 'link', 'set', 'eth0', up ? 'up' : 'down');
 }
 
 /** Processes inside a namespace (the host's starter, workers and their helpers). */

@@ -17,7 +17,7 @@ export interface LoopOptions {
   /** Default true. Off: a new connection per request, so the front never closes a reused one. */
   readonly keepAlive?: boolean;
   /** Sees every response that arrived whole, whatever its status. */
-  readonly onResponse?: (response: http.IncomingMessage, method: string) => void;
+  readonly onResponse?: (response: http.IncomingMessage) => void;
 }
 
 /**
@@ -50,7 +50,7 @@ export async function httpLoop(
           body += c;
         });
         res.on('end', () => {
-          options.onResponse?.(res, method);
+          options.onResponse?.(res);
           if (res.statusCode === 200) {
             ok++;
             count(servedBy, /pid (\d+)/.exec(body)?.[1] ?? '?');
