@@ -74,7 +74,8 @@ describe.skipIf(skipReason)(
           host.ns,
           startIn(
             host,
-            // fcgi-prefork -a <address> -p 9000 -N 2 examples/hello.ts, on that host
+            // On that host: fcgi-prefork -a <address> -p 9000 -N 1 examples/hello.ts (one worker
+            // each: the test is about hosts, and four pools would only slow it down).
             [
               process.execPath,
               '--import',
@@ -85,7 +86,7 @@ describe.skipIf(skipReason)(
               '-p',
               String(PORT),
               '-N',
-              '2',
+              '1',
               '--allow-root',
               'examples/hello.ts',
             ],
@@ -93,7 +94,7 @@ describe.skipIf(skipReason)(
           ),
         );
       }
-      await Promise.all(hosts.map((host) => waitServing({ host: host.address, port: PORT }, 2)));
+      await Promise.all(hosts.map((host) => waitServing({ host: host.address, port: PORT }, 1)));
       front = await freePort();
       nginx = await startNginxHttp(conf(), front, { masterProcess: true });
     });
