@@ -14,8 +14,6 @@ export interface LoopOptions {
   /** Every nth request is a POST of postBody (failures then count as "POST <status>"). */
   readonly postEvery?: number;
   readonly postBody?: string;
-  /** Default true. Off: a new connection per request, so the front never closes a reused one. */
-  readonly keepAlive?: boolean;
   /** Sees every response that arrived whole, whatever its status. */
   readonly onResponse?: (response: http.IncomingMessage) => void;
 }
@@ -31,7 +29,7 @@ export async function httpLoop(
   maxRequests = 1_000_000,
   options: LoopOptions = {},
 ): Promise<LoopResult> {
-  const agent = new http.Agent({ keepAlive: options.keepAlive ?? true, maxSockets: concurrency });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let sent = 0;
   let ok = 0;
   const failures = new Map<string, number>();
