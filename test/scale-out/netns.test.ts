@@ -23,10 +23,12 @@ import { httpLoop } from '../reliability/loop.js';
 /**
  * Scale-out with existing parts: three "machines" (network namespaces, each joined to this one
  * by a veth pair) each run an fcgi-prefork pool of examples/hello.ts on its own address, and a
- * real nginx here balances over them with examples/scale-out/nginx.conf as shipped. Under load
- * (GETs and every 5th a POST) one host goes away: its starter gets SIGTERM (graceful drain), or
- * every process of the host gets SIGKILL (a crash). nginx's $upstream_addr, sent back in a
- * header, says which host answered each request and which hosts were tried before it.
+ * real nginx here balances over them with examples/scale-out/nginx.conf (addresses replaced).
+ * Under load (GETs and every 5th a POST) one host goes away: its starter gets SIGTERM (graceful
+ * drain); every process of the host gets SIGKILL (a crash); the host is marked `down` and nginx
+ * reloaded before the SIGTERM (a planned stop); its link goes down (cut off the network).
+ * nginx's $upstream_addr, sent back in a header, says which host answered each request and
+ * which hosts were tried before it.
  */
 const nginxPeer = peer('nginx', 'nginx-light');
 const netnsSkip = netnsSkipReason();
@@ -196,8 +198,8 @@ describe.skipIf(skipReason)(
       expect(outcome.after[victim.address]).toBe(0);
       for (const host of hosts)
         if (host !== victim) expect(outcome.after[host.address], host.address).toBeGreaterThan(50);
-      // max_fails=3 fail_timeout=10s: after a few failed attempts nginx leaves the host out; each
-      // nginx worker may have picked it for requests already under way (at most CONCURRENCY).
+      // max_fails=3 fail_timeout=10s: at most CONCURRENCY requests can be under way on the host
+      // when it goes, and after max_fails more failures nginx leaves it out for fail_timeout.
       expect(outcome.triedAfter).toBeLessThanOrEqual(3 + CONCURRENCY);
     }
 
@@ -219,8 +221,9 @@ describe.skipIf(skipReason)(
         expect(await starter.exited).toBe(0);
         await until(() => pidsIn(victim.ns).length === 0, 10_000, 'the host to be empty');
       });
-      // A POST fails here only if nginx sent it on a kept-alive connection just as the draining
-      // worker closed it as idle: a race no server-side close can avoid (see the next test).
+      // A POST fails here only if nginx sent it, as the host stopped, on a connection the host was
+      // closing: an idle kept-alive one, or one still queued on the listening socket when that
+      // closed. No server-side close avoids both; taking the host out of nginx first does (below).
       expectOnlyPostsLost(outcome.failed);
       expectSpreadAndTakeover(victim, outcome);
     });
