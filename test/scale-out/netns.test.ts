@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { waitServing } from '../helpers/fcgi.js';
+import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
 import {
   createHosts,
@@ -217,7 +217,11 @@ describe.skipIf(skipReason)(
       const victim = hosts[0]!;
       const starter = starters.get(victim.ns)!;
       const outcome = await loadAndStop(victim, async () => {
+        // A half-second request in progress on the host (straight to it) is answered in full.
+        const slow = fcgiGet({ host: victim.address, port: PORT }, '/stream?n=25');
+        await new Promise((r) => setTimeout(r, 100));
         starter.child.kill('SIGTERM');
+        expect(await slow).toMatch(/chunk 0\n[^]*chunk 24\n$/);
         expect(await starter.exited).toBe(0);
         await until(() => pidsIn(victim.ns).length === 0, 10_000, 'the host to be empty');
       });
