@@ -6,6 +6,8 @@ import { ROOT, start } from './processes.js';
 /** A real web server (nginx, Apache httpd, lighttpd) in front of FastCGI apps, for e2e tests. */
 export interface Front {
   readonly port: number;
+  /** The server's (master) process. */
+  readonly pid: number;
   /** http://127.0.0.1:port, without a trailing slash. */
   readonly url: string;
   /** The server's own error log so far (stderr). */
@@ -53,7 +55,7 @@ export async function startFront(
     await stop();
     throw new Error(`${(err as Error).message}; ${name} said:\n${said}`);
   }
-  return { port, url: `http://127.0.0.1:${port}`, output, stop };
+  return { port, pid: server.pid, url: `http://127.0.0.1:${port}`, output, stop };
 }
 
 /**

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Front, startFront } from './front.js';
 import { freePort } from './net.js';
 import { findProgram } from './peers.js';
+import { childrenOf, isAlive, until } from './processes.js';
 
 /**
  * A real nginx (Debian nginx-light) as the HTTP front of a FastCGI app, for end-to-end tests:
@@ -19,7 +20,13 @@ export interface NginxOptions {
   readonly keepalive?: number;
 }
 
-export type Nginx = Front;
+export interface Nginx extends Front {
+  /**
+   * With masterProcess: swaps in a new `http { }` block as `nginx -s reload` does (SIGHUP), and
+   * resolves once the old worker has finished its requests and exited.
+   */
+  reload(http: string): Promise<void>;
+}
 
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const port = await freePort();
@@ -47,14 +54,22 @@ server {
 
 /**
  * nginx with the given contents of its `http { }` block (e.g. a shipped example file), started
- * once it accepts on 127.0.0.1:port, one of the ports that block listens on.
+ * once it accepts on 127.0.0.1:port, one of the ports that block listens on. By default without
+ * a master process (one process to stop); `masterProcess` for a test that reloads.
  */
-export async function startNginxHttp(http: string, port: number): Promise<Nginx> {
+export async function startNginxHttp(
+  http: string,
+  port: number,
+  options: { masterProcess?: boolean } = {},
+): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
-  // master_process off: one process to stop; temp paths inside the prefix so a large request
-  // body spooled to disk lands in the test's own directory.
-  const conf = `daemon off;
-master_process off;
+  // Temp paths inside the prefix so a large request body spooled to disk lands in the test's
+  // own directory.
+  const write = (block: string) =>
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `daemon off;
+${options.masterProcess ? 'master_process on;\nworker_processes 1;' : 'master_process off;'}
 pid ${dir}/nginx.pid;
 error_log stderr warn;
 events { worker_connections 512; }
@@ -62,15 +77,24 @@ http {
 access_log off;
 client_body_temp_path ${dir}/body;
 fastcgi_temp_path ${dir}/fastcgi;
-${http}
+${block}
 }
-`;
-  writeFileSync(join(dir, 'nginx.conf'), conf);
-  return startFront(
+`,
+    );
+  write(http);
+  const front = await startFront(
     'nginx',
     findProgram('nginx') ?? 'nginx',
     ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'],
     port,
     dir,
   );
+  const reload = async (block: string) => {
+    if (!options.masterProcess) throw new Error('reload needs startNginxHttp(…, { masterProcess: true })');
+    const old = await childrenOf(front.pid);
+    write(block);
+    process.kill(front.pid, 'SIGHUP');
+    await until(() => old.every((pid) => !isAlive(pid)), 15_000, 'the old nginx worker to exit');
+  };
+  return { ...front, reload };
 }

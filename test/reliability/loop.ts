@@ -10,6 +10,14 @@ export interface LoopResult {
   readonly servedBy: Map<string, number>;
 }
 
+export interface LoopOptions {
+  /** Every nth request is a POST of postBody (failures then count as "POST <status>"). */
+  readonly postEvery?: number;
+  readonly postBody?: string;
+  /** Sees every response that arrived whole, whatever its status. */
+  readonly onResponse?: (response: http.IncomingMessage) => void;
+}
+
 /**
  * Keeps `concurrency` HTTP requests in flight until `until()` is true; bounded by maxRequests.
  * Every outcome is counted, so a test can say exactly what failed.
@@ -19,6 +27,7 @@ export async function httpLoop(
   concurrency: number,
   until: () => boolean,
   maxRequests = 1_000_000,
+  options: LoopOptions = {},
 ): Promise<LoopResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let sent = 0;
@@ -29,29 +38,34 @@ export async function httpLoop(
   const one = () =>
     new Promise<void>((resolve) => {
       sent++;
-      const req = http.get(url, { agent, timeout: 30_000 }, (res) => {
+      const post = options.postEvery !== undefined && sent % options.postEvery === 0;
+      const method = post ? 'POST' : 'GET';
+      const failure = (what: string) => count(failures, post ? `POST ${what}` : what);
+      const req = http.request(url, { method, agent, timeout: 30_000 }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => {
           body += c;
         });
         res.on('end', () => {
+          options.onResponse?.(res);
           if (res.statusCode === 200) {
             ok++;
             count(servedBy, /pid (\d+)/.exec(body)?.[1] ?? '?');
-          } else count(failures, String(res.statusCode));
+          } else failure(String(res.statusCode));
           resolve();
         });
         res.on('error', () => {
-          count(failures, 'response error');
+          failure('response error');
           resolve();
         });
       });
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (err: NodeJS.ErrnoException) => {
-        count(failures, err.code ?? err.message);
+        failure(err.code ?? err.message);
         resolve();
       });
+      req.end(post ? options.postBody : undefined);
     });
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
