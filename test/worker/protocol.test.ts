@@ -94,7 +94,9 @@ describe('worker: responder', () => {
     );
     // req.socket: the local end of the front's connection; the remote one is the client's (REMOTE_ADDR).
     expect((await responseOf(conn, 1)).stdout).toMatch(
-      new RegExp(`\r\n\r\n300000 application/octet-stream /srv/app.js 127.0.0.1:${port} ${GET().REMOTE_ADDR}$`),
+      new RegExp(
+        `\r\n\r\n300000 application/octet-stream /srv/app.js 127.0.0.1:${port} ${GET().REMOTE_ADDR}$`,
+      ),
     );
   });
 
