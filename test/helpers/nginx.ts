@@ -59,12 +59,13 @@ server {
 export async function startNginxHttp(http: string, port: number): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
   // master_process off: one process to stop; temp paths inside the prefix so a large request
-  // body spooled to disk lands in the test's own directory.
+  // body spooled to disk lands in the test's own directory. 4096 connections: the scaling
+  // benchmark's 512 clients each hold an upstream connection too.
   const conf = `daemon off;
 master_process off;
 pid ${dir}/nginx.pid;
 error_log stderr warn;
-events { worker_connections 512; }
+events { worker_connections 4096; }
 http {
 access_log off;
 client_body_temp_path ${dir}/body;
