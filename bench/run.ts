@@ -39,7 +39,7 @@ function main(): number {
     const json = join(WORK, `${part}.json`);
     rmSync(json, { force: true });
     const argv = [script, ...(quick ? ['--quick'] : []), '--json', json];
-    commands.push(`tsx ${argv.join(' ').replace(json, `<${part}.json>`)}`);
+    commands.push(`npx tsx ${argv.join(' ').replace(json, `<${part}.json>`)}`);
     console.error(`\n== ${part}`);
     const t = performance.now();
     const r = spawnSync(process.execPath, ['--import', 'tsx', ...argv], {

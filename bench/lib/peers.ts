@@ -2,7 +2,12 @@ import { existsSync } from 'node:fs';
 import { findProgram } from '../../test/helpers/peers.js';
 
 /** Every program the benchmarks compare against, with the Debian package that has it. */
-export const REQUIRED_PEERS: readonly { readonly program: string; readonly debian: string }[] = [
+export interface PeerProgram {
+  readonly program: string;
+  readonly debian: string;
+}
+
+export const REQUIRED_PEERS: readonly PeerProgram[] = [
   { program: 'wrk', debian: 'wrk' },
   { program: 'nginx', debian: 'nginx-light' },
   { program: 'go', debian: 'golang-go' },
@@ -15,10 +20,13 @@ export const REQUIRED_PEERS: readonly { readonly program: string; readonly debia
 /** libfcgi's header, for the C peer. */
 const LIBFCGI_HEADER = '/usr/include/fcgiapp.h';
 
-/** One line per missing peer, naming the package to install; empty when all are there. */
-export function missingPeers(programs: readonly string[] = REQUIRED_PEERS.map((p) => p.program)): string[] {
+/** One entry per missing peer, naming the package to install; empty when all are there. */
+export function missingPeers(
+  programs: readonly string[],
+  peers: readonly PeerProgram[] = REQUIRED_PEERS,
+): string[] {
   const missing: string[] = [];
-  for (const { program, debian } of REQUIRED_PEERS)
+  for (const { program, debian } of peers)
     if (programs.includes(program) && !findProgram(program))
       missing.push(`${program} (apt-get install ${debian})`);
   if (programs.includes('gcc') && !existsSync(LIBFCGI_HEADER))
@@ -27,7 +35,7 @@ export function missingPeers(programs: readonly string[] = REQUIRED_PEERS.map((p
 }
 
 /** Exits 1 with one line when a peer the benchmark needs is not installed: no partial tables. */
-export function requirePeers(programs?: readonly string[]): void {
+export function requirePeers(programs: readonly string[] = REQUIRED_PEERS.map((p) => p.program)): void {
   const missing = missingPeers(programs);
   if (missing.length === 0) return;
   console.error(`bench: missing peers: ${missing.join(', ')}`);

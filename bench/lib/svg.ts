@@ -3,6 +3,7 @@
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
 const FONT = 'font-family="sans-serif" font-size="12"';
+const LEGEND_ROW = 18;
 
 export interface Series {
   readonly name: string;
@@ -17,6 +18,7 @@ function xml(text: string): string {
 const fixed = (n: number) => (Number.isFinite(n) ? Number(n.toFixed(1)) : 0);
 
 function formatValue(n: number): string {
+  if (n === 0) return '0';
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
   if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
   if (n >= 100) return n.toFixed(0);
@@ -31,13 +33,32 @@ export function niceMax(n: number): number {
   return 10 * power;
 }
 
-function legend(series: readonly Series[], x: number, y: number): string {
-  return series
-    .map((s, i) => {
-      const lx = x + i * 190;
-      return `<rect x="${lx}" y="${y - 10}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${lx + 16}" y="${y}" ${FONT}>${xml(s.name)}</text>`;
-    })
-    .join('');
+/** Legend entries left to right from x = 10, wrapping at the chart's width; its rows and their height. */
+function legend(series: readonly Series[], width: number): { svg: string; height: number } {
+  let x = 10;
+  let y = 42;
+  const items = series.map((s, i) => {
+    // About 7 px per character at 12 px sans-serif: enough to keep entries apart.
+    const advance = 16 + s.name.length * 7 + 24;
+    if (x > 10 && x + advance > width - 10) {
+      x = 10;
+      y += LEGEND_ROW;
+    }
+    const item = `<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${x + 16}" y="${y}" ${FONT}>${xml(s.name)}</text>`;
+    x += advance;
+    return item;
+  });
+  return { svg: items.join('\n'), height: y - 42 + LEGEND_ROW };
+}
+
+/** The opening tag, a white background, the title and the legend. */
+function frame(width: number, height: number, title: string, legendSvg: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
+    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="10" y="20" font-family="sans-serif" font-size="15" font-weight="bold">${xml(title)}</text>`,
+    legendSvg,
+  ];
 }
 
 const finite = (v: number | null): v is number => v !== null && Number.isFinite(v);
@@ -55,16 +76,12 @@ export function barChart(options: {
   const plotWidth = width - labelWidth - 90;
   const bar = 14;
   const group = series.length * bar + 12;
-  const top = 58;
+  const key = legend(series, width);
+  const top = 40 + key.height;
   const height = top + categories.length * group + 34;
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values.filter(finite))));
   const scale = plotWidth / max;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
-    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="10" y="20" ${FONT} font-size="15" font-weight="bold">${xml(title)}</text>`,
-    legend(series, labelWidth, 42),
-  ];
+  const parts = frame(width, height, title, key.svg);
   for (let t = 0; t <= 4; t++) {
     const x = fixed(labelWidth + (plotWidth * t) / 4);
     parts.push(
@@ -108,22 +125,18 @@ export function lineChart(options: {
 }): string {
   const { title, xLabel, yLabel, x, series } = options;
   const width = 760;
-  const height = 380;
+  const key = legend(series, width);
+  const top = 40 + key.height;
+  const height = 322 + top;
   const left = 70;
   const right = 20;
-  const top = 58;
   const bottom = 50;
   const plotWidth = width - left - right;
   const plotHeight = height - top - bottom;
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values.filter(finite))));
   const px = (i: number) => fixed(left + (x.length === 1 ? plotWidth / 2 : (plotWidth * i) / (x.length - 1)));
   const py = (v: number) => fixed(top + plotHeight - (Math.max(0, v) / max) * plotHeight);
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
-    `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="10" y="20" ${FONT} font-size="15" font-weight="bold">${xml(title)}</text>`,
-    legend(series, left, 42),
-  ];
+  const parts = frame(width, height, title, key.svg);
   for (let t = 0; t <= 4; t++) {
     const y = py((max * t) / 4);
     parts.push(

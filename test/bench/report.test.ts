@@ -134,7 +134,10 @@ function parseSvg(svg: string): { name: string; attrs: Record<string, string> }[
       continue;
     }
     const attrs: Record<string, string> = {};
-    for (const [, key, value] of attrText!.matchAll(/([\w:-]+)="([^"]*)"/g)) attrs[key!] = value!;
+    for (const [, key, value] of attrText!.matchAll(/([\w:-]+)="([^"]*)"/g)) {
+      expect(attrs, `duplicate attribute ${key} in ${token}`).not.toHaveProperty(key!);
+      attrs[key!] = value!;
+    }
     elements.push({ name: name!, attrs });
     if (!selfClose) stack.push(name!);
   }
@@ -144,6 +147,16 @@ function parseSvg(svg: string): { name: string; attrs: Record<string, string> }[
   for (const { attrs } of elements)
     for (const key of ['x', 'y', 'width', 'height', 'x1', 'x2', 'y1', 'y2', 'cx', 'cy', 'r', 'data-value'])
       if (key in attrs) expect(Number.isFinite(Number(attrs[key])), `${key}="${attrs[key]}"`).toBe(true);
+  // Shapes stay inside the picture.
+  const width = Number(elements[0]!.attrs.width);
+  const height = Number(elements[0]!.attrs.height);
+  for (const { name, attrs } of elements.filter((e) => e.name === 'rect' || e.name === 'circle')) {
+    const n = (key: string) => Number(attrs[key] ?? 0);
+    const right = name === 'rect' ? n('x') + n('width') : n('cx') + n('r');
+    const bottom = name === 'rect' ? n('y') + n('height') : n('cy') + n('r');
+    expect(right, `${name} inside the width`).toBeLessThanOrEqual(width);
+    expect(bottom, `${name} inside the height`).toBeLessThanOrEqual(height);
+  }
   for (const { attrs } of elements.filter((e) => e.name === 'polyline'))
     for (const n of attrs.points!.split(/[ ,]/)) expect(Number.isFinite(Number(n))).toBe(true);
   return elements;
