@@ -28,6 +28,8 @@ const NODE_FASTCGI = 'node-fastcgi';
 const GO = 'Go net/http/fcgi';
 const LIBFCGI = 'libfcgi C';
 const NODE_HTTP = 'node:http cluster (proxy_pass)';
+/** Both are targets: a mode that was not measured is a MISS. */
+const BALANCE_MODES = ['shared', 'reuseport'] as const;
 /** Below this run-to-run spread, a difference between starters counts as noise anyway. */
 const MIN_NOISE = 0.05;
 
@@ -139,7 +141,7 @@ export function evaluateTargets(results: Results): TargetLine[] {
       status: 'N/A',
     });
   } else {
-    for (const mode of [...new Set(results.balance.rows.map((r) => r.mode))])
+    for (const mode of BALANCE_MODES)
       for (const n of [2, 4]) {
         const row = results.balance.rows.find((r) => r.mode === mode && r.workers === n);
         const name = `fairness (Jain) ≥ 0.9, ${mode}, N=${n}`;

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 
 export interface WrkResult {
   readonly rps: number;
+  readonly requests: number;
   /** Milliseconds. */
   readonly p50: number;
   readonly p99: number;
@@ -35,6 +36,7 @@ export function parseWrk(out: string): WrkResult {
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
     p50: ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ''),
     p99: ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
     errors: non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
@@ -43,4 +45,9 @@ export function parseWrk(out: string): WrkResult {
 
 export function wrk(url: string, options: WrkOptions): WrkResult {
   return parseWrk(execFileSync('wrk', wrkArgs(url, options), { encoding: 'utf8' }));
+}
+
+/** The same, positional (as bench/balance.ts calls it). */
+export function runWrk(url: string, seconds: number, connections = 32, threads?: number): WrkResult {
+  return wrk(url, threads === undefined ? { connections, seconds } : { connections, seconds, threads });
 }

@@ -224,6 +224,16 @@ describe('bench report', () => {
     expect(markdown).not.toContain('## Balance');
   });
 
+  it('a balance mode with no rows is a MISS for each N', () => {
+    const shared = sample.balance!.rows.filter((r) => r.mode === 'shared');
+    const lines = evaluateTargets({ ...sample, balance: { rows: shared, notes: [] } });
+    expect(lines.find((t) => t.name === 'fairness (Jain) ≥ 0.9, reuseport, N=2')).toMatchObject({
+      status: 'MISS',
+      measured: 'not measured',
+    });
+    expect(lines.find((t) => t.name === 'fairness (Jain) ≥ 0.9, shared, N=2')?.status).toBe('PASS');
+  });
+
   it('writes markdown with the machine, the commands, the tables and the target lines', () => {
     const { markdown, charts } = renderReport(sample);
     expect(markdown).toMatch(/^# Benchmarks\n/);
