@@ -40,11 +40,14 @@ const params = {
   GATEWAY_INTERFACE: 'CGI/1.1',
 };
 
-/** IN_FLIGHT loops, each sending the next request when its last one is answered, for `duration`. */
-async function drive(one: () => Promise<boolean>): Promise<{ rps: number; errors: number }> {
+/** IN_FLIGHT loops, each sending the next request when its last one is answered, for `seconds`. */
+async function drive(
+  one: () => Promise<boolean>,
+  seconds = duration,
+): Promise<{ rps: number; errors: number }> {
   let done = 0;
   let errors = 0;
-  const until = performance.now() + duration * 1000;
+  const until = performance.now() + seconds * 1000;
   const start = performance.now();
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
@@ -128,7 +131,7 @@ async function main(): Promise<void> {
     if (keepConnToo) runs.push(['fcgi-prefork/client', true, async () => ours(targetPort, true)]);
     for (const [client, keepConn, make] of runs) {
       const c = await make();
-      await drive(c.one); // warm-up
+      await drive(c.one, 1); // warm-up
       const r = await drive(c.one);
       c.close();
       clients.push({ client, target, keepConn, ...r });

@@ -1,6 +1,6 @@
 // Codec benchmark: this codec against fastcgi-stream (the usual Node parser) in one run.
 // Decoding a request means what a server needs: records, and params as name/value strings.
-//   npm run bench:codec [-- --json results.json]
+//   npm run bench:codec [-- --quick] [-- --json results.json]
 import { EventEmitter } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -156,6 +156,8 @@ function theirsEncodeBody(): void {
 }
 const sink = (_: Buffer) => {};
 
+/** Milliseconds per measured case; --quick is for checking the suite, not for figures. */
+const MS = process.argv.includes('--quick') ? 300 : 1000;
 const target = Buffer.alloc(body.length);
 const rows: string[][] = [['case', 'fcgi-prefork', 'fastcgi-stream', 'ratio', 'note']];
 const results: { case: string; unit: string; ours: number; theirs: number | null; note: string }[] = [];
@@ -170,14 +172,14 @@ function row(name: string, ours: number, theirs: number | null, unit: string, no
   ]);
 }
 
-const aOurs = opsPerSecond(() => oursDecode(typical));
-const aTheirs = opsPerSecond(() => theirsDecode(typical));
+const aOurs = opsPerSecond(() => oursDecode(typical), MS);
+const aTheirs = opsPerSecond(() => theirsDecode(typical), MS);
 row('decode typical nginx request', aOurs, aTheirs, 'req/s', 'target ≥ 3x');
 
-const bOurs = opsPerSecond(() => oursStdin(bodyRecords, true));
-const bCopy = opsPerSecond(() => oursStdin(bodyRecords, false));
-const bTheirs = opsPerSecond(() => theirsDecode(bodyRecords, SOCKET_READ));
-const memcpy = opsPerSecond(() => body.copy(target));
+const bOurs = opsPerSecond(() => oursStdin(bodyRecords, true), MS);
+const bCopy = opsPerSecond(() => oursStdin(bodyRecords, false), MS);
+const bTheirs = opsPerSecond(() => theirsDecode(bodyRecords, SOCKET_READ), MS);
+const memcpy = opsPerSecond(() => body.copy(target), MS);
 row(
   'decode 1 MiB STDIN in 64 KiB reads',
   bOurs,
@@ -186,8 +188,8 @@ row(
   `pieces as views (as the SDK reads); whole records copied: ${formatRate(bCopy)} MiB/s = ${((bCopy / memcpy) * 100).toFixed(0)}% of memcpy ${formatRate(memcpy)} MiB/s`,
 );
 
-const cOurs = opsPerSecond(() => oursDecode(many)) * 1000;
-const cTheirs = opsPerSecond(() => theirsDecode(many), 2000) * 1000;
+const cOurs = opsPerSecond(() => oursDecode(many), MS) * 1000;
+const cTheirs = opsPerSecond(() => theirsDecode(many), 2 * MS) * 1000;
 row(
   'decode 1000 requests in one chunk',
   cOurs,
@@ -198,14 +200,14 @@ row(
 
 row(
   'encode typical nginx request',
-  opsPerSecond(() => oursEncodeTypical(sink)),
-  opsPerSecond(theirsEncodeTypical),
+  opsPerSecond(() => oursEncodeTypical(sink), MS),
+  opsPerSecond(theirsEncodeTypical, MS),
   'req/s',
 );
 row(
   'encode 1 MiB STDIN',
-  opsPerSecond(() => oursEncodeBody(sink)),
-  opsPerSecond(theirsEncodeBody),
+  opsPerSecond(() => oursEncodeBody(sink), MS),
+  opsPerSecond(theirsEncodeBody, MS),
   'MiB/s',
   'ours: headers + views of the body; theirs: a copy per record',
 );

@@ -195,7 +195,7 @@ export function renderReport(results: Results): Report {
   md.push('## Machine', '');
   md.push(
     table(
-      ['', ''],
+      ['', 'this run'],
       [
         ['CPU', `${m.cpu}, ${m.cores} cores`],
         ['kernel', m.kernel],
