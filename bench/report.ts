@@ -246,7 +246,7 @@ export function renderReport(results: Results): Report {
     const kinds = [...new Set(rows.map((r) => r.kind))];
     md.push('## Workers', '');
     md.push(
-      'Two workers of each kind under fcgi-prefork (the node:http cluster: two processes behind `proxy_pass`), one nginx in front, `fastcgi_keep_conn` off and on (upstream `keepalive 32`); `/` is hello world, `/64k` a 64 KiB response. RSS is per worker, after the run.',
+      'Two workers of each kind under fcgi-prefork (the node:http cluster: two processes behind `proxy_pass`), one nginx in front, `fastcgi_keep_conn` off and on (upstream `keepalive 32`); `/` is hello world, `/64k` a 64 KiB response. RSS is per worker, after the run. libfcgi C and php-cgi serve one connection at a time: with keep-conn, a connection nginx keeps open holds a worker while others wait, which shows in their p99.',
       '',
     );
     md.push(
