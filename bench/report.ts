@@ -184,7 +184,7 @@ export function renderReport(results: Results): Report {
   );
   if (results.quick)
     md.push(
-      '> **Quick run** (`npm run bench -- --quick`: about 1 s per point, on a development machine other jobs were using). These figures only show that the suite works; they are not results. A full `npm run bench` on a quiet machine replaces this page.',
+      `> **Quick run** (\`npm run bench -- --quick\`: about 1 s per point; load average ${m.loadAverage.toFixed(2)} on ${m.cores} cores at start). These figures only show that the suite works; they are not results. A full \`npm run bench\` on a quiet machine replaces this page.`,
       '',
     );
   if (results.failures.length > 0) {
