@@ -246,7 +246,7 @@ export function renderReport(results: Results): Report {
     const kinds = [...new Set(rows.map((r) => r.kind))];
     md.push('## Workers', '');
     md.push(
-      'Two workers of each kind under fcgi-prefork (the node:http cluster: two processes behind `proxy_pass`), one nginx in front, `fastcgi_keep_conn` off and on (upstream `keepalive 32`); `/` is hello world, `/64k` a 64 KiB response. RSS is per worker, after the run. libfcgi C and php-cgi serve one connection at a time: with keep-conn, a connection nginx keeps open holds a worker while others wait, which shows in their p99.',
+      'Two workers of each kind under fcgi-prefork (the node:http cluster: two processes behind `proxy_pass`), one nginx in front, `fastcgi_keep_conn` off and on (upstream `keepalive 32`); `/` is hello world, `/64k` a 64 KiB response. RSS is per worker, after the run. libfcgi C and php-cgi serve one connection at a time: with keep-conn, a connection nginx keeps open holds a worker while others wait, which shows in their p99. Each pool: `node dist/starter/cli.js -p <port> -N 2 --allow-root -- <worker>`, the workers in `bench/peers/`.',
       '',
     );
     md.push(
@@ -341,7 +341,7 @@ export function renderReport(results: Results): Report {
     const workers = [...new Set(s.steady.map((x) => x.worker))];
     md.push('## Starters', '');
     md.push(
-      `The same worker (${s.workers} of them) under each starter. Steady req/s: behind the same nginx, rounds alternating between starters, every run listed (the best counts).`,
+      `The same worker (${s.workers} of them) under each starter. Steady req/s: behind the same nginx, rounds alternating between starters, every run listed (the best counts). Pools: \`node dist/starter/cli.js -p <port> -N ${s.workers} --allow-root -- <worker>\`, \`fcgistarter -c <worker> -p <port> -i 127.0.0.1 -N ${s.workers}\`, \`spawn-fcgi -p <port> -a 127.0.0.1 -F ${s.workers} -- <worker>\`.`,
       '',
     );
     md.push(
@@ -391,7 +391,7 @@ export function renderReport(results: Results): Report {
     md.push('## HTTP front and FastCGI client', '');
     const nginx = c.front.find((f) => f.front.startsWith('nginx'));
     md.push(
-      "The starter's `--http` front and nginx, each in front of the same SDK pool (2 workers), in turn:",
+      "The starter's `--http` front (`node dist/starter/cli.js --http 127.0.0.1:<http> -p <port> -N 2 --allow-root bench/peers/sdk-hello.mjs`) and nginx, each in front of that same SDK pool, in turn:",
       '',
       table(
         ['front', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs nginx'],
