@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,16 @@ import {
 import { freePort, waitForListen } from '../helpers/net.js';
 import { type Nginx, startNginx } from '../helpers/nginx.js';
 import { peer } from '../helpers/peers.js';
-import { isAlive, ROOT, type Running, start, startCli, stopAll, until } from '../helpers/processes.js';
+import {
+  isAlive,
+  pidsWithEnv,
+  ROOT,
+  type Running,
+  start,
+  startCli,
+  stopAll,
+  until,
+} from '../helpers/processes.js';
 
 /**
  * A real nginx in front of a pool of worker-SDK processes (examples/hello.ts), with real HTTP
@@ -135,19 +144,7 @@ describe.skipIf(nginxPeer.skipReason || fcgistarter.skipReason)('an SDK worker u
   let nginx: Nginx | undefined;
 
   /** fcgistarter exits once it has spawned: its children are found by an env marker. */
-  function markedPids(): number[] {
-    const pids: number[] = [];
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(`FCGI_E2E_MARK=${mark}\0`))
-          pids.push(Number(entry));
-      } catch {
-        // gone, or not ours to read
-      }
-    }
-    return pids;
-  }
+  const markedPids = () => pidsWithEnv('FCGI_E2E_MARK', mark);
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'fcgistarter-'));

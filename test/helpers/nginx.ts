@@ -64,7 +64,8 @@ export async function startNginxHttp(
 ): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
   // Temp paths inside the prefix so a large request body spooled to disk lands in the test's
-  // own directory.
+  // own directory. 4096 connections: the scaling benchmark's 512 clients each hold an upstream
+  // connection too.
   const write = (block: string) =>
     writeFileSync(
       join(dir, 'nginx.conf'),
@@ -72,7 +73,7 @@ export async function startNginxHttp(
 ${options.masterProcess ? 'master_process on;\nworker_processes 1;' : 'master_process off;'}
 pid ${dir}/nginx.pid;
 error_log stderr warn;
-events { worker_connections 512; }
+events { worker_connections 4096; }
 http {
 access_log off;
 client_body_temp_path ${dir}/body;

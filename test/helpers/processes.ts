@@ -1,4 +1,5 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -95,7 +96,6 @@ export async function stopAll(): Promise<void> {
 
 /** Child pids of a process, from /proc. */
 export async function childrenOf(pid: number): Promise<number[]> {
-  const { readFileSync } = await import('node:fs');
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
       .trim()
@@ -129,4 +129,22 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/**
+ * Pids of our processes whose environment has name=value: how to find the children of a
+ * starter that exits once it has spawned them (fcgistarter, spawn-fcgi without -n).
+ */
+export function pidsWithEnv(name: string, value: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(`${name}=${value}\0`))
+        pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
 }
