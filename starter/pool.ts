@@ -18,6 +18,7 @@ import { UserError } from '../src/net/errors.js';
 import { type ListeningSocket, listenSocket, systemdSocket } from '../src/net/listen.js';
 import { lookupGroup, lookupUser } from '../src/net/users.js';
 import { type ResolvedCommand, resolveCommand } from './command.js';
+import { createNotifier, monotonicUsec } from './notify.js';
 import { prefixLines } from './output.js';
 
 export interface PoolOptions {
@@ -250,6 +251,8 @@ function workerEnv(
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
   delete env.NODE_CHANNEL_FD;
+  // The unit's notify socket is ours too: a worker speaking sd_notify must not report for the pool.
+  delete env.NOTIFY_SOCKET;
   env[ENV_WORKER_ID] = String(slot);
   env[ENV_BACKLOG] = String(backlog);
   env[ENV_PREFORK] = '1';
@@ -317,6 +320,14 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
 
   function log(message: string): void {
     stderr.write(`fcgi-prefork: ${message}\n`);
+  }
+
+  // systemd (Type=notify): READY=1 once the workers are up, RELOADING=1 … READY=1 around a
+  // rolling reload, STOPPING=1 on stop, STATUS= lines along the way.
+  const notifier = createNotifier(env, log);
+  let reloading = false;
+  function readyStatus(): string {
+    return `STATUS=${desired} workers ready (generation ${generation}) on ${socket.description}`;
   }
 
   function slotOf(id: number): Slot {
@@ -504,6 +515,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
   function beginStop(): void {
     if (stopping) return;
     stopping = true;
+    notifier?.notify(['STOPPING=1', `STATUS=stopping ${workers.size} workers`]);
     stopTimer = setTimeout(() => {
       for (const worker of workers.values()) worker.child.kill('SIGKILL');
     }, gracefulMs);
@@ -525,6 +537,12 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
       case 'SIGHUP':
         generation++;
         log(`SIGHUP: reloading workers (generation ${generation})`);
+        reloading = true;
+        notifier?.notify([
+          'RELOADING=1',
+          `MONOTONIC_USEC=${monotonicUsec()}`,
+          `STATUS=reloading ${desired} workers (generation ${generation})`,
+        ]);
         break;
       case 'SIGTTIN':
         desired++;
@@ -604,6 +622,19 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
         readyResolved = true;
         resolveReady();
         emitter.emit('ready');
+        notifier?.notify(['READY=1', readyStatus()]);
+      }
+    }
+    // A reload is over once every slot has a ready worker of the new generation.
+    if (reloading && readyResolved) {
+      const current = new Set<number>();
+      for (const w of workers.values())
+        if (!w.retiring && w.generation === generation && isReady(w, now)) current.add(w.slot);
+      let all = true;
+      for (let id = 1; id <= desired; id++) if (!current.has(id)) all = false;
+      if (all) {
+        reloading = false;
+        notifier?.notify(['READY=1', readyStatus()]);
       }
     }
   }
