@@ -4,52 +4,20 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
+import { field, notifySocket, perl } from '../helpers/notify.js';
 import { peer } from '../helpers/peers.js';
-import { type Running, start, startCli, stopAll, until } from '../helpers/processes.js';
+import { startCli, stopAll, until } from '../helpers/processes.js';
 
 const RESPONDER = 'test/fixtures/responder.ts';
 const systemdNotify = peer('systemd-notify', 'systemd');
-// perl (perl-base, essential in Debian) stands in for systemd: Node has no unix datagram sockets.
-const perl = peer('perl', 'perl-base');
 
 const dir = mkdtempSync(join(tmpdir(), 'fcgi-notify-'));
 afterEach(stopAll);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A unix datagram socket like systemd's notify socket; each message printed as one line, fields tab-separated. */
-async function notifySocket(
-  name: string,
-): Promise<{ path: string; listener: Running; messages(): string[][] }> {
-  const path = join(dir, name);
-  const listener = start(perl.path!, [
-    '-MIO::Socket::UNIX',
-    '-e',
-    '$|=1; my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM(), Local => $ARGV[0]) or die "$!\\n";' +
-      ' print "listening\\n"; while (defined $s->recv(my $m, 65536)) { $m =~ s/\\n/\\t/g; print "$m\\n"; }',
-    path,
-  ]);
-  await listener.waitFor(/^listening$/m);
-  return {
-    path,
-    listener,
-    // BARRIER=1 is systemd-notify waiting for the manager to have read the message before it.
-    messages: () =>
-      listener
-        .output()
-        .split('\n')
-        .slice(1)
-        .filter((line) => line !== '' && line !== 'BARRIER=1')
-        .map((line) => line.split('\t')),
-  };
-}
-
-function field(message: string[] | undefined, name: string): string | undefined {
-  return message?.find((f) => f.startsWith(`${name}=`))?.slice(name.length + 1);
-}
-
 describe.skipIf(systemdNotify.skipReason ?? perl.skipReason)('sd_notify (NOTIFY_SOCKET)', () => {
   it('sends READY=1 once the workers serve, RELOADING=1 … READY=1 around SIGHUP, STOPPING=1 on stop', async () => {
-    const notify = await notifySocket('reload.sock');
+    const notify = await notifySocket(join(dir, 'reload.sock'));
     const port = await freePort();
     const target = { host: '127.0.0.1', port };
     const starter = startCli(['-p', String(port), '-N', '2', '--allow-root', RESPONDER], {
@@ -87,7 +55,7 @@ describe.skipIf(systemdNotify.skipReason ?? perl.skipReason)('sd_notify (NOTIFY_
   });
 
   it('keeps NOTIFY_SOCKET from the workers, and a worker that does not report is ready after it settles', async () => {
-    const notify = await notifySocket('env.sock');
+    const notify = await notifySocket(join(dir, 'env.sock'));
     const port = await freePort();
     const starter = startCli(
       [
@@ -98,7 +66,7 @@ describe.skipIf(systemdNotify.skipReason ?? perl.skipReason)('sd_notify (NOTIFY_
         '--allow-root',
         'sh',
         '-c',
-        'echo "notify=${NOTIFY_SOCKET-unset}"; exec sleep 30',
+        'if [ -z "$NOTIFY_SOCKET" ]; then echo notify=unset; else echo notify=set; fi; exec sleep 30',
       ],
       { env: { ...process.env, NOTIFY_SOCKET: notify.path } },
     );
