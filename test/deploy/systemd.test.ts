@@ -233,13 +233,10 @@ describe.skipIf(activate.skipReason ?? systemdNotify.skipReason ?? perl.skipReas
 
       // The starter never accepts: with every worker stopped, a connection waits unanswered.
       for (const pid of pids) process.kill(pid, 'SIGSTOP');
-      let answered = false;
-      const pending = fcgiGet(target, '/', 20_000).then((body) => {
-        answered = true;
-        return body;
-      });
-      await sleep(700);
-      expect(answered).toBe(false);
+      const pending = fcgiGet(target, '/', 20_000);
+      expect(await Promise.race([pending.then(() => 'answered'), sleep(700).then(() => 'waiting')])).toBe(
+        'waiting',
+      );
       for (const pid of pids) process.kill(pid, 'SIGCONT');
       expect(await pending).toMatch(/^hello from \d+/);
 
