@@ -132,7 +132,13 @@ describe('examples/kubernetes manifests', () => {
     for (const from of froms) expect(from).toBe('node:20-slim');
     const runs = steps.filter((s) => s.instruction === 'RUN').map((s) => s.value);
     expect(runs.some((r) => /\bnpm ci\b/.test(r))).toBe(true);
-    expect(runs.some((r) => /\btsc -p tsconfig\.image\.json\b/.test(r))).toBe(true);
+    const build = runs.find((r) => /\btsc -p tsconfig\.image\.json\b/.test(r));
+    expect(build).toBeDefined();
+    // The worker CMD names is what that build emits: dist/ + a source it includes, as .js.
+    const include = JSON.parse(/echo '(\{.*\})'/.exec(build!)![1]!).include as string[];
+    const worker = json('CMD').at(-1)!;
+    expect(worker).toMatch(/^dist\/.*\.js$/);
+    expect(include).toContain(worker.slice('dist/'.length).replace(/\.js$/, '.ts'));
     // Every COPY from the build context names something this repository has.
     for (const copy of steps.filter((s) => s.instruction === 'COPY' && !s.value.startsWith('--from'))) {
       const sources = copy.value.split(/\s+/).slice(0, -1);
