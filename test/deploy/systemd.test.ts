@@ -63,10 +63,10 @@ function execStart(): string[] {
   return line.split(/\s+/);
 }
 
-/** The --graceful-timeout of ExecStart, in seconds. */
-function gracefulTimeout(): number {
+/** The number a flag of ExecStart is given. */
+function execStartNumber(name: string): number {
   const words = execStart();
-  return Number(words[words.indexOf('--graceful-timeout') + 1]);
+  return Number(words[words.indexOf(name) + 1]);
 }
 
 /**
@@ -133,7 +133,7 @@ describe('examples/systemd units', () => {
     expect(s.ExecReload).toBe('/bin/kill -HUP $MAINPID');
     expect(s.KillSignal).toBe('SIGTERM');
     expect(s.KillMode).toBe('mixed');
-    expect(Number(s.TimeoutStopSec)).toBeGreaterThan(gracefulTimeout());
+    expect(Number(s.TimeoutStopSec)).toBeGreaterThan(execStartNumber('--graceful-timeout'));
     for (const [key, value] of Object.entries({
       DynamicUser: 'yes',
       NoNewPrivileges: 'yes',
@@ -190,7 +190,7 @@ describe.skipIf(activate.skipReason ?? systemdNotify.skipReason ?? perl.skipReas
       const notify = await notifySocket(join(dir, 'notify.sock'));
       const user = asServiceUser();
       const command = [...user.prefix, ...execStartHere(runtime), ...user.extra];
-      const workers = Number(execStart()[execStart().indexOf('--workers') + 1]);
+      const workers = execStartNumber('--workers');
       const activator = start(
         activate.path!,
         [`--listen=127.0.0.1:${port}`, '--fdname=fcgi', `--setenv=NOTIFY_SOCKET=${notify.path}`, ...command],
@@ -243,6 +243,24 @@ describe.skipIf(activate.skipReason ?? systemdNotify.skipReason ?? perl.skipReas
       expect(await activator.stop()).toBe(0);
       await until(() => notify.messages().length >= 2, 5000, 'STOPPING=1');
       expect(notify.messages()[1]![1]).toBe('STOPPING=1');
+    });
+
+    it('serves on the unix socket the shipped .socket unit listens on', async () => {
+      // ListenStream=/run/… under a temporary directory: systemd-socket-activate binds it as systemd would.
+      const path = socketUnit.Socket!.ListenStream!.replace(/^\/run\//, `${dir}/`);
+      const runtime = join(dir, 'run-unix');
+      mkdirSync(runtime, { mode: 0o777 });
+      chmodSync(runtime, 0o777);
+      const user = asServiceUser();
+      const activator = start(
+        activate.path!,
+        [`--listen=${path}`, ...user.prefix, ...execStartHere(runtime), ...user.extra],
+        { cwd: ROOT },
+      );
+      await activator.waitFor(/Listening on/);
+      expect(await fcgiGet({ path })).toMatch(/^hello from \d+/);
+      await waitServing({ path }, execStartNumber('--workers'));
+      expect(await activator.stop()).toBe(0);
     });
 
     it('refuses a LISTEN_PID that names another process (a wrapper that forks): one line, exit 1', async () => {
