@@ -49,7 +49,10 @@ export interface PoolOptions {
   readonly maxRequests?: number;
   /** Seconds without a heartbeat, or with one request in progress, before an SDK worker is killed. */
   readonly timeout?: number;
-  /** Environment for the workers (default: this process's). */
+  /**
+   * Environment for the workers (default: this process's). With NOTIFY_SOCKET in it the pool
+   * reports to systemd (notify.ts); workers never see it, nor LISTEN_*.
+   */
   readonly env?: NodeJS.ProcessEnv;
   /** Where workers' output and the starter's log lines go (default: this process's). */
   readonly stdout?: Writable;
