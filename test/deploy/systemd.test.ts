@@ -11,6 +11,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -18,7 +19,7 @@ import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
 import { field, notifySocket, perl } from '../helpers/notify.js';
 import { findProgram, peer } from '../helpers/peers.js';
-import { CLI, ROOT, sleep, start, stopAll, until } from '../helpers/processes.js';
+import { CLI, childrenOf, ROOT, sleep, start, stopAll, until } from '../helpers/processes.js';
 
 // The shipped units, as they are: the socket-activation test below runs their ExecStart line.
 const UNITS = join(ROOT, 'examples', 'systemd');
@@ -109,6 +110,14 @@ function parentOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 function environOf(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
 }
@@ -179,9 +188,9 @@ describe('examples/systemd units', () => {
 });
 
 describe.skipIf(activate.skipReason ?? systemdNotify.skipReason ?? perl.skipReason)(
-  'socket activation (systemd-socket-activate, the shipped ExecStart)',
+  'socket activation (systemd-socket-activate)',
   () => {
-    it('serves on the passed socket from every worker, never accepts itself, and passes workers fd 0 only', async () => {
+    it('the shipped ExecStart serves on the passed socket from every worker, never accepts itself, and passes workers fd 0 only', async () => {
       const port = await freePort();
       const target = { host: '127.0.0.1', port };
       const runtime = join(dir, 'run');
@@ -260,6 +269,44 @@ describe.skipIf(activate.skipReason ?? systemdNotify.skipReason ?? perl.skipReas
       await activator.waitFor(/Listening on/);
       expect(await fcgiGet({ path })).toMatch(/^hello from \d+/);
       await waitServing({ path }, execStartNumber('--workers'));
+      expect(await activator.stop()).toBe(0);
+    });
+
+    it('gives a program that is not Node (no IPC channel on fd 3) exactly fds 0, 1 and 2', async () => {
+      const port = await freePort();
+      const activator = start(
+        activate.path!,
+        [
+          `--listen=127.0.0.1:${port}`,
+          process.execPath,
+          '--import',
+          'tsx',
+          CLI,
+          '-N',
+          '1',
+          '--allow-root',
+          'sleep',
+          '30',
+        ],
+        { cwd: ROOT },
+      );
+      await activator.waitFor(/Listening on/);
+      const trigger = net.connect(port, '127.0.0.1'); // starts the service; nobody will answer it
+      trigger.on('error', () => {});
+      await activator.waitFor(/listening on fd 3/);
+      let worker = 0;
+      await until(
+        async () => {
+          worker = (await childrenOf(activator.pid)).find((pid) => commOf(pid) === 'sleep') ?? 0;
+          return worker !== 0;
+        },
+        10_000,
+        'the sleep worker',
+      );
+      const listening = readlinkSync(`/proc/${activator.pid}/fd/3`);
+      expect(readdirSync(`/proc/${worker}/fd`).map(Number).sort()).toEqual([0, 1, 2]);
+      expect(readlinkSync(`/proc/${worker}/fd/0`)).toBe(listening);
+      trigger.destroy();
       expect(await activator.stop()).toBe(0);
     });
 
