@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
 import { field, notifySocket, perl } from '../helpers/notify.js';
 import { peer } from '../helpers/peers.js';
-import { startCli, stopAll, until } from '../helpers/processes.js';
+import { childrenOf, startCli, stopAll, until } from '../helpers/processes.js';
 
 const RESPONDER = 'test/fixtures/responder.ts';
 const systemdNotify = peer('systemd-notify', 'systemd');
@@ -24,8 +24,16 @@ describe.skipIf(systemdNotify.skipReason ?? perl.skipReason)('sd_notify (NOTIFY_
       env: { ...process.env, NOTIFY_SOCKET: notify.path },
     });
     await until(() => notify.messages().length >= 1, 15_000, 'READY=1');
-    // Ready means ready: both workers answer at once, no waiting.
-    await waitServing(target, 2, 1000);
+    // Not before both workers are running (they reported ready over IPC), and the pool answers.
+    const running = (await childrenOf(starter.pid)).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('responder.ts');
+      } catch {
+        return false;
+      }
+    });
+    expect(running).toHaveLength(2);
+    await waitServing(target, 2);
     const first = new Set<string>();
     for (let i = 0; i < 8; i++) first.add(/from (\d+)/.exec(await fcgiGet(target))![1]!);
 
