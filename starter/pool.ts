@@ -19,6 +19,7 @@ import { type ListeningSocket, listenSocket, systemdSocket } from '../src/net/li
 import { listenReusePort } from '../src/net/reuseport.js';
 import { lookupGroup, lookupUser } from '../src/net/users.js';
 import { type ResolvedCommand, resolveCommand } from './command.js';
+import { createNotifier, monotonicUsec } from './notify.js';
 import { prefixLines } from './output.js';
 
 export interface PoolOptions {
@@ -49,7 +50,10 @@ export interface PoolOptions {
   readonly maxRequests?: number;
   /** Seconds without a heartbeat, or with one request in progress, before an SDK worker is killed. */
   readonly timeout?: number;
-  /** Environment for the workers (default: this process's). */
+  /**
+   * Environment for the workers (default: this process's). With NOTIFY_SOCKET in it the pool
+   * reports to systemd (notify.ts); workers never see it, nor LISTEN_*.
+   */
   readonly env?: NodeJS.ProcessEnv;
   /** Where workers' output and the starter's log lines go (default: this process's). */
   readonly stdout?: Writable;
@@ -281,6 +285,8 @@ function workerEnv(
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
   delete env.NODE_CHANNEL_FD;
+  // The unit's notify socket is ours too: a worker speaking sd_notify must not report for the pool.
+  delete env.NOTIFY_SOCKET;
   env[ENV_WORKER_ID] = String(slot);
   env[ENV_BACKLOG] = String(backlog);
   env[ENV_PREFORK] = '1';
@@ -355,6 +361,14 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
 
   function log(message: string): void {
     stderr.write(`fcgi-prefork: ${message}\n`);
+  }
+
+  // systemd (Type=notify): READY=1 once the workers are up, RELOADING=1 … READY=1 around a
+  // rolling reload, STOPPING=1 on stop, STATUS= lines along the way.
+  const notifier = createNotifier(env, log);
+  let reloading = false;
+  function readyStatus(): string {
+    return `STATUS=${desired} workers ready (generation ${generation}) on ${socket.description}`;
   }
 
   function slotOf(id: number): Slot {
@@ -543,6 +557,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
   function beginStop(): void {
     if (stopping) return;
     stopping = true;
+    notifier?.notify(['STOPPING=1', `STATUS=stopping ${workers.size} workers`]);
     stopTimer = setTimeout(() => {
       for (const worker of workers.values()) worker.child.kill('SIGKILL');
     }, gracefulMs);
@@ -564,6 +579,12 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
       case 'SIGHUP':
         generation++;
         log(`SIGHUP: reloading workers (generation ${generation})`);
+        reloading = true;
+        notifier?.notify([
+          'RELOADING=1',
+          `MONOTONIC_USEC=${monotonicUsec()}`,
+          `STATUS=reloading ${desired} workers (generation ${generation})`,
+        ]);
         break;
       case 'SIGTTIN':
         desired++;
@@ -691,6 +712,19 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
         readyResolved = true;
         resolveReady();
         emitter.emit('ready');
+        notifier?.notify(['READY=1', readyStatus()]);
+      }
+    }
+    // A reload is over once every slot has a ready worker of the new generation.
+    if (reloading && readyResolved) {
+      const current = new Set<number>();
+      for (const w of workers.values())
+        if (!w.retiring && w.generation === generation && isReady(w, now)) current.add(w.slot);
+      let all = true;
+      for (let id = 1; id <= desired; id++) if (!current.has(id)) all = false;
+      if (all) {
+        reloading = false;
+        notifier?.notify(['READY=1', readyStatus()]);
       }
     }
   }

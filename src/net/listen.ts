@@ -187,11 +187,22 @@ export async function listenSocket(
 /** First fd passed by systemd socket activation. */
 export const SD_LISTEN_FDS_START = 3;
 
-/** The socket systemd (or systemd-socket-activate) passed, when LISTEN_PID names this process. */
+/**
+ * The socket systemd (or systemd-socket-activate) passed, or null when none was. Sockets
+ * passed to another process (LISTEN_PID names a wrapper that forked us) are an error, not
+ * "none": that fd 3 is not ours, and falling back silently would hide a broken unit.
+ */
 export function systemdSocket(env: NodeJS.ProcessEnv = process.env): ListeningSocket | null {
-  if (env.LISTEN_PID !== String(process.pid)) return null;
+  if (env.LISTEN_PID === undefined && env.LISTEN_FDS === undefined) return null;
+  if (env.LISTEN_PID !== String(process.pid)) {
+    throw new UserError(
+      `socket activation: LISTEN_PID=${env.LISTEN_PID ?? '(unset)'} names another process, not this one (pid ${process.pid}); ` +
+        'start fcgi-prefork itself, not through a wrapper that forks (sh -c, npx, the tsx CLI)',
+    );
+  }
   const count = Number(env.LISTEN_FDS);
-  if (!Number.isInteger(count) || count < 1) return null;
+  if (!Number.isInteger(count) || count < 1)
+    throw new UserError(`socket activation: LISTEN_FDS=${env.LISTEN_FDS ?? '(unset)'} passes no socket`);
   const fd = SD_LISTEN_FDS_START;
   return {
     fd,
