@@ -35,8 +35,8 @@
  *   - A command that starts a server (the starter, except `request`/`status`/`--help`; or any
  *     other command naming a port or /run path from the table) runs until it answers on its
  *     addresses (FastCGI: a complete response; the starter's --http: 200), then gets Ctrl-C
- *     (SIGINT to its process group) and must exit 0 (130 through npm/npx, which report the
- *     signal) leaving no process behind. Any other command must exit 0.
+ *     (SIGINT to its process group) and must exit 0 (or 130 through npm, npx or tsx, which
+ *     report the signal as a shell would) leaving no process behind. Any other command must exit 0.
  *   - When the test runs as root (as CI does) commands run as `nobody`, as on a real machine,
  *     except those naming a user or group (-u/-g/-U/-G), which need root: those are skipped
  *     when the test is not root, and fail under CI=true. A command naming a peer program
@@ -60,6 +60,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCgiParams } from '../../src/client/cgi-params.js';
 import { createClient } from '../../src/client/client.js';
 import type { Target } from '../../src/client/connection.js';
+import { formatAddress, parseHostPort } from '../../src/net/address.js';
 import { type ParsedArgs, parseArgs } from '../../starter/args.js';
 import { poolOptionsFromArgs, SPECS, STATUS_SPECS } from '../../starter/cli.js';
 import type { PoolOptions } from '../../starter/pool.js';
@@ -73,9 +74,9 @@ import {
   type Sample,
   shellCommands,
 } from '../helpers/doc-samples.js';
-import { freePort, waitForListen } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
 import { IN_CI, peer } from '../helpers/peers.js';
-import { CLI, ROOT, type Running, start, stopAll, until } from '../helpers/processes.js';
+import { CLI, ROOT, type Running, sleep, start, stopAll, until } from '../helpers/processes.js';
 
 const found = docFiles(ROOT).map((file) => ({ file, ...extractSamples(ROOT, file) }));
 const samples = found.flatMap((f) => f.samples);
@@ -355,12 +356,10 @@ async function checkScript(sample: Sample, [kind, text]: string[]): Promise<void
     env: { ...env, TSX_TSCONFIG_PATH: tsconfig },
     ...user,
   });
-  const code = await Promise.race([
-    proc.exited,
-    new Promise<string>((r) => setTimeout(() => r('timeout'), 15_000)),
-  ]);
+  const code = await Promise.race([proc.exited, sleep(15_000).then(() => 'still running after 15 s')]);
   await proc.stop();
-  expect({ code, output: proc.output() }).toEqual({ code: 0, output: expect.stringContaining(text!) });
+  expect(code, proc.output()).toBe(0);
+  expect(proc.output()).toContain(text);
 }
 
 // ---- shell ------------------------------------------------------------------------------
@@ -410,9 +409,9 @@ async function checkShell(sample: Sample, _: string[], skip: (reason: string) =>
       }
       if (sub !== 'start' || words.length > 2)
         throw new Error(`${line}: the test does not know how to run this`);
-      const [script] = shellCommands(scripts.start!);
+      const [script] = shellCommands(await substitute(scripts.start!, true));
       await runServer(
-        `npm start: ${scripts.start}`,
+        `npm start: ${script!.line}`,
         script!.words,
         [join(ROOT, 'node_modules', '.bin')],
         skip,
@@ -467,12 +466,9 @@ async function runOnce(
 ): Promise<string> {
   const { program, args, env: runEnv, as } = prepare(words, skip);
   const proc = start(program, args, { cwd: ROOT, env: runEnv, ...as });
-  const code = await Promise.race([
-    proc.exited,
-    new Promise<string>((r) => setTimeout(() => r('timeout'), 20_000)),
-  ]);
+  const code = await Promise.race([proc.exited, sleep(20_000).then(() => 'still running after 20 s')]);
   await proc.stop();
-  expect({ line, code, output: proc.output() }).toEqual({ line, code: exit, output: proc.output() });
+  expect(code, `${line}\n${proc.output()}`).toBe(exit);
   return proc.output();
 }
 
@@ -486,6 +482,7 @@ async function runServer(
   const { program, args, env: runEnv, as } = prepare(words, skip);
   runEnv.PATH = [...path, runEnv.PATH].join(':');
   const proc = start(program, args, { cwd: ROOT, env: runEnv, detached: true, ...as });
+  let failure: unknown = null;
   try {
     const argv = starterArgs(words);
     const parsed = argv ? parseStarter(argv) : null;
@@ -502,43 +499,36 @@ async function runServer(
     await untilAnswers(target, proc);
     const http = parsed?.args.values.get('http')?.at(-1);
     if (http) {
-      const url = `http://${http.includes(':') ? http : `127.0.0.1:${http}`}/`;
-      await waitForListen({
-        host: url.split('/')[2]!.split(':')[0]!,
-        port: Number(url.split(':')[2]!.replace('/', '')),
-      });
+      const url = `http://${formatAddress(parseHostPort(http))}/`;
       await untilAnswers(target, proc, async () => (await fetch(url)).status === 200);
     }
-  } finally {
-    try {
-      process.kill(-proc.pid, 'SIGINT');
-    } catch {
-      // gone already
-    }
-    const code = await Promise.race([
-      proc.exited,
-      new Promise<string>((r) => setTimeout(() => r('timeout'), 15_000)),
-    ]);
-    // npm/npx exit on the signal at once; what they started gets the same Ctrl-C and must end too.
-    const groupAlive = () => {
-      try {
-        process.kill(-proc.pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const leftover = await until(() => !groupAlive(), 15_000).then(
-      () => false,
-      () => true,
-    );
-    if (leftover) process.kill(-proc.pid, 'SIGKILL');
-    expect({ line, code, leftover }).toEqual({
-      line,
-      code: words.some((w) => /^(npm|npx)$/.test(w)) ? 130 : 0,
-      leftover: false,
-    });
+  } catch (e) {
+    failure = e;
   }
+  // Ctrl-C: the whole foreground process group gets SIGINT. npm/npx exit on it at once;
+  // what they started gets the same signal and must end by itself too.
+  const groupAlive = () => {
+    try {
+      process.kill(-proc.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (groupAlive()) process.kill(-proc.pid, 'SIGINT');
+  const code = await Promise.race([proc.exited, sleep(15_000).then(() => 'still running 15 s after Ctrl-C')]);
+  const leftover = await until(() => !groupAlive(), 15_000).then(
+    () => false,
+    () => true,
+  );
+  if (leftover) process.kill(-proc.pid, 'SIGKILL');
+  if (failure) throw failure;
+  // npm, npx and tsx report the Ctrl-C they passed on as a shell would: 130.
+  const wrapper = /^(npm|npx|tsx)$/.test(program);
+  expect({ code: wrapper && code === 130 ? 0 : code, leftover }, `${line}\n${proc.output()}`).toEqual({
+    code: 0,
+    leftover: false,
+  });
 }
 
 async function checkParse(sample: Sample): Promise<void> {
