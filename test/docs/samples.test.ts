@@ -84,7 +84,7 @@ const samples = found.flatMap((f) => f.samples);
 // ---- what each marker means -------------------------------------------------------------
 
 const SCRIPT_LANGS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs']);
-const SHELL_LANGS = new Set(['sh', 'shell', 'bash', 'console']);
+const SHELL_LANGS = new Set(['sh', 'shell', 'bash']);
 type Check = (sample: Sample, words: string[], skip: (reason: string) => void) => Promise<void>;
 
 /** The check a sample's marker names, or why it has none. */
@@ -282,19 +282,18 @@ const scriptFile = (s: Sample) =>
  */
 const tsconfig = join(sampleDir, 'tsconfig.json');
 
-/** tsc over every script sample at once; its diagnostics by file name. */
-const typecheck = shared(async () => {
-  const scripts = samples.filter((s) => SCRIPT_LANGS.has(s.lang));
+const scripts = samples.filter((s) => SCRIPT_LANGS.has(s.lang));
+for (const s of scripts) writeFileSync(scriptFile(s), s.code);
+{
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
     name: string;
     exports: Record<string, { default: string }>;
   };
   const paths: Record<string, string[]> = {};
   for (const [sub, target] of Object.entries(pkg.exports)) {
-    if (!sub.endsWith('.json'))
-      paths[pkg.name + sub.slice(1)] = [
-        join(ROOT, target.default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')),
-      ];
+    if (sub.endsWith('.json')) continue;
+    const source = target.default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts');
+    paths[pkg.name + sub.slice(1)] = [join(ROOT, source)];
   }
   writeFileSync(
     tsconfig,
@@ -305,17 +304,18 @@ const typecheck = shared(async () => {
       files: scripts.map(scriptFile),
     }),
   );
+}
+
+/** tsc over every script sample at once (its output: diagnostics prefixed by file name). */
+const typecheck = shared(async () => {
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const out = await promisify(execFile)(process.execPath, [tsc, '-p', tsconfig, '--pretty', 'false'], {
+  return promisify(execFile)(process.execPath, [tsc, '-p', tsconfig, '--pretty', 'false'], {
     cwd: sampleDir,
   }).then(
     (r) => r.stdout,
     (e: { stdout?: string; message: string }) => e.stdout || e.message,
   );
-  return out;
 });
-
-for (const s of samples) if (SCRIPT_LANGS.has(s.lang)) writeFileSync(scriptFile(s), s.code);
 
 async function typeErrors(sample: Sample): Promise<string[]> {
   const name = basename(scriptFile(sample));
@@ -324,18 +324,15 @@ async function typeErrors(sample: Sample): Promise<string[]> {
     .filter((l) => l.startsWith(name) || (/error TS/.test(l) && !/^[\w-]+\.m?[jt]s\(/.test(l)));
 }
 
+/** Runs a script sample (type-checked meanwhile) as the worker of the real starter. */
 async function checkWorker(sample: Sample, [, uri, text]: string[]): Promise<void> {
-  expect(await typeErrors(sample)).toEqual([]);
   const port = await freePort();
-  const proc = start(
-    process.execPath,
-    ['--import', TSX, CLI, '-p', String(port), '-N', '1', scriptFile(sample)],
-    {
-      cwd: ROOT,
-      env: { ...env, TSX_TSCONFIG_PATH: tsconfig },
-      ...user,
-    },
-  );
+  const args = ['--import', TSX, CLI, '-p', String(port), '-N', '1', scriptFile(sample)];
+  const proc = start(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...env, TSX_TSCONFIG_PATH: tsconfig },
+    ...user,
+  });
   try {
     const target = { host: '127.0.0.1', port };
     await untilAnswers(target, proc);
@@ -343,23 +340,28 @@ async function checkWorker(sample: Sample, [, uri, text]: string[]): Promise<voi
     expect(answer.status).toBe(200);
     expect(answer.body).toContain(text);
   } finally {
-    expect(await proc.stop()).toBe(0);
+    expect(await proc.stop(), proc.output()).toBe(0);
   }
+  expect(await typeErrors(sample)).toEqual([]);
 }
 
+/** Runs a script sample (type-checked meanwhile) with tsx; a client's copy goes through the table. */
 async function checkScript(sample: Sample, [kind, text]: string[]): Promise<void> {
-  expect(await typeErrors(sample)).toEqual([]);
-  const file = scriptFile(sample);
-  if (kind === 'client') writeFileSync(file, await substitute(sample.code, false));
+  let file = scriptFile(sample);
+  if (kind === 'client') {
+    file = file.replace(/(\.m?[jt]s)$/, '.run$1');
+    writeFileSync(file, await substitute(sample.code, false));
+  }
   const proc = start(process.execPath, ['--import', TSX, file], {
     cwd: ROOT,
     env: { ...env, TSX_TSCONFIG_PATH: tsconfig },
     ...user,
   });
-  const code = await Promise.race([proc.exited, sleep(15_000).then(() => 'still running after 15 s')]);
+  const code = await Promise.race([proc.exited, sleep(20_000).then(() => 'still running after 20 s')]);
   await proc.stop();
   expect(code, proc.output()).toBe(0);
   expect(proc.output()).toContain(text);
+  expect(await typeErrors(sample)).toEqual([]);
 }
 
 // ---- shell ------------------------------------------------------------------------------
@@ -472,6 +474,9 @@ async function runOnce(
   return proc.output();
 }
 
+/** Process groups of servers started from the docs, killed whole in afterAll whatever happened. */
+const groups = new Set<number>();
+
 /** Runs a command that starts a server until it answers on its addresses, then Ctrl-C. */
 async function runServer(
   line: string,
@@ -482,6 +487,7 @@ async function runServer(
   const { program, args, env: runEnv, as } = prepare(words, skip);
   runEnv.PATH = [...path, runEnv.PATH].join(':');
   const proc = start(program, args, { cwd: ROOT, env: runEnv, detached: true, ...as });
+  groups.add(proc.pid);
   let failure: unknown = null;
   try {
     const argv = starterArgs(words);
@@ -586,6 +592,13 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
+  for (const group of groups) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // stopped already
+    }
+  }
   await stopAll();
   rmSync(work, { recursive: true, force: true });
   rmSync(sampleDir, { recursive: true, force: true });
