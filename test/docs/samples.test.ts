@@ -4,7 +4,8 @@
  * (invisible once rendered):
  *
  *   <!-- sample: worker /hello "hello /hello from" -->   TypeScript/JS: type-checked (tsc, the
- *       project's strict options), then run as the worker of the real starter
+ *       project's strict options; `fcgi-prefork/…` imports resolve through package.json's
+ *       exports, mapped from dist/ back to the sources), then run as the worker of the real starter
  *       (`fcgi-prefork -p <free port> -N 1 <sample>`); a FastCGI GET of /hello with the params
  *       `fcgi-prefork request` sends must answer 200 with a body containing the quoted text.
  *   <!-- sample: client "200 text/plain" -->   type-checked, then run with tsx while the test's
@@ -20,7 +21,8 @@
  *       `fcgi-prefork -p 9000 …` meets a busy port), prints that modulo normaliseOutput (every
  *       number reads #: pids, times, sizes, counts; `Date:` headers; runs of blanks) and exits
  *       with that status (default 0).
- *   <!-- sample: usage -->   each line is a synopsis line of `fcgi-prefork --help`.
+ *   <!-- sample: usage -->   each line is a synopsis line of `fcgi-prefork --help` (less a
+ *       trailing `(…)` remark).
  *   <!-- sample: excerpt examples/nginx/fcgi-prefork.conf -->   configuration (nginx, Apache,
  *       lighttpd, systemd, yaml…): the block appears verbatim in that file, which the e2e
  *       tests run as shipped; a line of just `...` skips any number of the file's lines.
@@ -338,15 +340,18 @@ async function checkWorker(sample: Sample, [, uri, text]: string[]): Promise<voi
     env: { ...env, TSX_TSCONFIG_PATH: tsconfig },
     ...user,
   });
-  try {
-    const target = { host: '127.0.0.1', port };
-    await untilAnswers(target, proc);
-    const answer = await fcgiAnswer(target, uri);
-    expect(answer.status).toBe(200);
-    expect(answer.body).toContain(text);
-  } finally {
-    expect(await proc.stop(), proc.output()).toBe(0);
-  }
+  const target = { host: '127.0.0.1', port };
+  const answer = await untilAnswers(target, proc).then(
+    () => fcgiAnswer(target, uri),
+    async (e: unknown) => {
+      await proc.stop();
+      throw e;
+    },
+  );
+  // A graceful stop (SIGTERM) of the starter and its worker exits 0.
+  expect(await proc.stop(), proc.output()).toBe(0);
+  expect(answer.status).toBe(200);
+  expect(answer.body).toContain(text);
   expect(await typeErrors(sample)).toEqual([]);
 }
 
