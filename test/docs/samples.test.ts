@@ -54,7 +54,16 @@
  *   @form.txt            @<a temp file holding a=1&b=2>       (same)
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -613,6 +622,11 @@ afterAll(async () => {
   await stopAll();
   rmSync(work, { recursive: true, force: true });
   rmSync(sampleDir, { recursive: true, force: true });
+  try {
+    rmdirSync(join(ROOT, 'test', 'docs', '.tmp'));
+  } catch {
+    // another run's samples are still there
+  }
 });
 
 describe.concurrent('code samples in the docs', () => {
