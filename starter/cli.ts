@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { formatAddress, type ListenAddress, parseHostPort, parsePort } from '../src/net/address.js';
 import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
@@ -70,7 +72,7 @@ Exit status: 0 after a stop, 1 on a runtime error (address in use, command keeps
 failing), 2 on a bad command line.
 `;
 
-const SPECS: readonly OptionSpec[] = [
+export const SPECS: readonly OptionSpec[] = [
   { key: 'port', short: ['p'], long: ['port'], value: true },
   { key: 'address', short: ['a', 'i'], long: ['address', 'interface'], value: true },
   { key: 'socket', short: ['s'], long: ['socket'], value: true },
@@ -100,7 +102,7 @@ const SPECS: readonly OptionSpec[] = [
   { key: 'version', short: ['V'], long: ['version'], value: false },
 ];
 
-const STATUS_SPECS: readonly OptionSpec[] = [
+export const STATUS_SPECS: readonly OptionSpec[] = [
   { key: 'control', long: ['control'], value: true },
   { key: 'pidfile', short: ['P'], long: ['pidfile'], value: true },
   { key: 'json', long: ['json'], value: false },
@@ -316,4 +318,13 @@ function run(): void {
   );
 }
 
-run();
+/** Run as a program (node, tsx, the npm bin link), not when a test imports the parser. */
+function isMain(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) run();

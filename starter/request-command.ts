@@ -32,7 +32,7 @@ Exit status: 0 for a 2xx or 3xx response, 22 for any other status (as curl -f),
 1 when the server cannot be reached or fails, 2 for a bad command line.
 `;
 
-const SPECS: readonly OptionSpec[] = [
+export const SPECS: readonly OptionSpec[] = [
   { key: 'connect', long: ['connect'], value: true },
   { key: 'socket', long: ['socket'], value: true },
   { key: 'method', short: ['X'], long: ['method', 'request'], value: true },
