@@ -207,7 +207,9 @@ export function renderReport(results: Results): Report {
     ),
     '',
   );
-  md.push('## Commands', '', '```sh', ...results.commands, '```', '');
+  // A record of what this run executed (bench/run.ts), not a sample to copy: a list, so the
+  // docs samples test, which runs every fenced block, does not run the benchmarks again.
+  md.push('## Commands', '', ...results.commands.map((c) => `- \`${c}\``), '');
   const wrkLines = [
     ['workers', results.workers?.wrk],
     ['starter', results.starter?.wrk],

@@ -394,9 +394,15 @@ const PEERS: Record<string, string> = {
 };
 
 /** The arguments given to fcgi-prefork in a command (however it is invoked), or null. */
+// What may stand before the program: environment assignments and launchers. `npm install -g
+// fcgi-prefork` or `systemctl reload fcgi-prefork` name the package or the unit, not the CLI.
+const LAUNCHERS = new Set(['sudo', 'npx', 'env', 'exec', 'node', 'tsx', '--import']);
+
 function starterArgs(words: string[]): string[] | null {
   const at = words.findIndex((w) => basename(w) === 'fcgi-prefork' || /(^|\/)starter\/cli\.[jt]s$/.test(w));
-  return at < 0 ? null : words.slice(at + 1);
+  if (at < 0) return null;
+  const launched = words.slice(0, at).every((w) => LAUNCHERS.has(w) || /^[A-Z_][A-Z0-9_]*=/.test(w));
+  return launched ? words.slice(at + 1) : null;
 }
 
 /** Parses an fcgi-prefork command line as the CLI would, without running it. */
