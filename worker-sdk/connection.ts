@@ -502,11 +502,12 @@ export class Connection implements RequestSink {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // After this tick's 'finish' callbacks: a whole response and its END_REQUEST go in one write.
-    setImmediate(() => this.flush());
+    scheduleFlushOf(this);
   }
 
-  private flush(): void {
+  /** Writes what is queued: from flushAll after the turn's callbacks, or at once when a response ends. */
+  flush(): void {
+    if (!this.flushScheduled && this.out.length === 0) return;
     this.flushScheduled = false;
     if (this.closed) return;
     const out = this.out;
@@ -606,6 +607,27 @@ export class Connection implements RequestSink {
       if (oldest === undefined || request.startedAt < oldest) oldest = request.startedAt;
     return oldest;
   }
+}
+
+// One setImmediate per turn of the event loop for every connection with output queued, not one
+// per connection per response: it runs after the turn's 'finish' callbacks, so a whole response
+// and its END_REQUEST still go out in one write.
+let flushBatch: Connection[] = [];
+let flushPending = false;
+
+function scheduleFlushOf(connection: Connection): void {
+  flushBatch.push(connection);
+  if (flushPending) return;
+  flushPending = true;
+  setImmediate(flushAll);
+}
+
+function flushAll(): void {
+  const batch = flushBatch;
+  flushBatch = [];
+  flushPending = false;
+  // A connection flushed early (its last response ended) has nothing left: flush() returns.
+  for (const connection of batch) connection.flush();
 }
 
 // req.params and req.fcgiParams are built on first read: most handlers never read them, and an
