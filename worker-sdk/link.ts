@@ -62,8 +62,10 @@ export function attachStarterLink(server: FcgiServer): void {
   process.on('message', (message: unknown) => {
     if (isStarterMessage(message)) stop('');
   });
-  // The channel closes when the starter dies (even by kill -9).
+  // The channel closes when the starter dies (even by kill -9). If that happened while this
+  // worker was still loading, the 'disconnect' has come and gone: process.connected says so.
   process.on('disconnect', () => stop('starter is gone'));
+  if (!process.connected) stop('starter is gone');
   // The IPC channel must not keep a stopped worker alive.
   process.channel?.unref();
 }

@@ -89,9 +89,24 @@ export function createClient(target: Target, options: ClientOptions = {}): Clien
   let closed = false;
 
   const capacity = () => (multiplex && keepConn ? perConnection : 1);
+  // Connections handed to a caller that has not started its request on them yet: between
+  // acquire() and start() a connection must not look free to another caller.
+  const reserved = new Map<ClientConnection, number>();
+  const load = (connection: ClientConnection) => connection.active + (reserved.get(connection) ?? 0);
+
+  function reserve(connection: ClientConnection): ClientConnection {
+    reserved.set(connection, (reserved.get(connection) ?? 0) + 1);
+    return connection;
+  }
+
+  function unreserve(connection: ClientConnection): void {
+    const n = (reserved.get(connection) ?? 1) - 1;
+    if (n > 0) reserved.set(connection, n);
+    else reserved.delete(connection);
+  }
 
   function usable(connection: ClientConnection): boolean {
-    return !connection.closed && !connection.retired && connection.active < capacity();
+    return !connection.closed && !connection.retired && load(connection) < capacity();
   }
 
   async function open(): Promise<ClientConnection> {
@@ -105,8 +120,10 @@ export function createClient(target: Target, options: ClientOptions = {}): Clien
         multiplex = (values as Params)[FCGI_MPXS_CONNS] === '1';
       }
       connections.add(connection);
+      reserve(connection);
       connection.socket.once('close', () => {
         connections.delete(connection);
+        reserved.delete(connection);
         pump();
       });
       return connection;
@@ -115,23 +132,36 @@ export function createClient(target: Target, options: ClientOptions = {}): Clien
     }
   }
 
+  // Which connection takes the next request: an idle one; else a new one while under the
+  // limit; else the least busy that still has room (multiplexing). Spreading first matters:
+  // behind one listening socket every connection may land on another worker process, while
+  // requests multiplexed on one connection all land on the same one.
+  function pick(): ClientConnection | 'open' | null {
+    let best: ClientConnection | null = null;
+    for (const connection of connections) {
+      if (!usable(connection)) continue;
+      if (load(connection) === 0) return connection;
+      if (!best || load(connection) < load(best)) best = connection;
+    }
+    if (connections.size + connecting < maxConnections) return 'open';
+    return best;
+  }
+
   function pump(): void {
     while (waiters.length > 0) {
-      const free = [...connections].find(usable);
-      if (free) {
-        waiters.shift()!.resolve(free);
-        continue;
-      }
-      if (connections.size + connecting >= maxConnections) return;
+      const choice = pick();
+      if (choice === null) return;
       const waiter = waiters.shift()!;
-      open().then(waiter.resolve, waiter.reject);
+      if (choice === 'open') open().then(waiter.resolve, waiter.reject);
+      else waiter.resolve(reserve(choice));
     }
   }
 
   function acquire(): Promise<ClientConnection> {
     if (closed) return Promise.reject(new FastCgiClientError('CLOSED', 'the client is closed'));
-    for (const connection of connections) if (usable(connection)) return Promise.resolve(connection);
-    if (connections.size + connecting < maxConnections) return open();
+    const choice = pick();
+    if (choice === 'open') return open();
+    if (choice) return Promise.resolve(reserve(choice));
     return new Promise((resolve, reject) => {
       waiters.push({ resolve, reject });
     });
@@ -141,13 +171,18 @@ export function createClient(target: Target, options: ClientOptions = {}): Clien
     const signal = req.signal;
     if (signal?.aborted) throw new FastCgiClientError('ABORTED', 'the request was aborted');
     const connection = await acquire();
-    const exchange: Exchange = connection.start({
-      params: req.params,
-      role: req.role ?? FCGI_RESPONDER,
-      keepConn,
-      body: req.body,
-      data: req.data,
-    });
+    let exchange: Exchange;
+    try {
+      exchange = connection.start({
+        params: req.params,
+        role: req.role ?? FCGI_RESPONDER,
+        keepConn,
+        body: req.body,
+        data: req.data,
+      });
+    } finally {
+      unreserve(connection);
+    }
     const onAbort = () => exchange.abort(new FastCgiClientError('ABORTED', 'the request was aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
     const timeoutMs = req.responseTimeout ?? defaultResponseTimeout;

@@ -120,6 +120,41 @@ describe('client against the SDK', () => {
     }
   });
 
+  it('spreads concurrent requests over connections, and so over a pool’s workers, before multiplexing', async () => {
+    // Behind one listening socket each connection may reach another worker; requests
+    // multiplexed on one connection all reach the same one. A client piling everything on its
+    // first connection left a 2-worker pool half idle behind the --http front.
+    const poolPort = await freePort();
+    const pool = startCli(['-p', String(poolPort), '-N', '2', '--allow-root', 'examples/hello.ts']);
+    try {
+      await waitForListen({ host: '127.0.0.1', port: poolPort });
+      const client = createClient({ host: '127.0.0.1', port: poolPort }, { connections: 8 });
+      try {
+        const pids = new Set<string>();
+        for (let round = 0; round < 50 && pids.size < 2; round++) {
+          const responses = await Promise.all(
+            Array.from({ length: 16 }, () =>
+              client.requestAll({ params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/' } }),
+            ),
+          );
+          for (const r of responses) pids.add(/pid (\d+)/.exec(r.body.toString())?.[1] ?? '?');
+        }
+        expect(pids.size).toBe(2);
+        // And still multiplexed past the connection limit: 8 connections carried 64 at once.
+        const many = await Promise.all(
+          Array.from({ length: 64 }, () =>
+            client.requestAll({ params: { REQUEST_METHOD: 'GET', REQUEST_URI: '/' } }),
+          ),
+        );
+        expect(many.every((r) => r.status === 200)).toBe(true);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await pool.stop();
+    }
+  });
+
   it('sends ABORT_REQUEST on abort, times out, and never hangs', async () => {
     const client = createClient({ host: '127.0.0.1', port });
     try {

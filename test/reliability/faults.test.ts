@@ -9,6 +9,7 @@ import { fdCount, httpLoop, rssKiB } from './loop.js';
 
 const nginxPeer = peer('nginx', 'nginx-light');
 const HELLO = 'examples/hello.ts';
+const SLOW_START = 'test/fixtures/slow-start-worker.ts';
 afterEach(stopAll);
 
 async function pool(args: string[], workers: number) {
@@ -164,6 +165,23 @@ describe('reliability: stopping and dying', () => {
     const again = startCli(['-p', String(port), '-N', '1', '--allow-root', HELLO]);
     await again.waitFor(/listening on 127\.0\.0\.1:\d+/);
     await waitServing({ host: '127.0.0.1', port });
+  });
+
+  it('a worker still starting when its starter is killed exits once it is up, instead of serving on as an orphan', {
+    timeout: 60_000,
+  }, async () => {
+    // The IPC channel closes while the worker is still loading: the 'disconnect' comes before
+    // the worker's link listens for it, so the link must look at process.connected too.
+    const port = await freePort();
+    const starter = startCli(['-p', String(port), '-N', '1', '--allow-root', SLOW_START], {
+      env: { ...process.env, SLOW_START_MS: '1500' },
+    });
+    await starter.waitFor(/listening on/);
+    let kids: number[] = [];
+    await until(async () => (kids = await childrenOf(starter.pid)).length === 1, 10_000, 'the worker');
+    starter.child.kill('SIGKILL');
+    await starter.exited;
+    await until(() => kids.every((pid) => !isAlive(pid)), 15_000, 'the orphaned worker to exit');
   });
 
   const isRoot = process.getuid?.() === 0;
