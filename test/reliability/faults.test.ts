@@ -177,8 +177,8 @@ describe('reliability: stopping and dying', () => {
       env: { ...process.env, SLOW_START_MS: '1500' },
     });
     await starter.waitFor(/listening on/);
-    let kids: number[] = [];
-    await until(async () => (kids = await childrenOf(starter.pid)).length === 1, 10_000, 'the worker');
+    await until(async () => (await childrenOf(starter.pid)).length === 1, 10_000, 'the worker');
+    const kids = await childrenOf(starter.pid);
     starter.child.kill('SIGKILL');
     await starter.exited;
     await until(() => kids.every((pid) => !isAlive(pid)), 15_000, 'the orphaned worker to exit');
