@@ -294,6 +294,26 @@ export function renderReport(results: Results): Report {
     }
   }
 
+  if (results.cpu) {
+    const c = results.cpu;
+    md.push('## CPU per request', '');
+    md.push(
+      `One worker behind one nginx process, wrk -t2 -c16 -d${c.duration}s; CPU time (user + system, from \`/proc/<pid>/stat\`) of the worker and of nginx divided by the requests served. Far steadier than req/s on a busy machine, and it shows where a throughput ratio comes from: on this machine wrk, nginx and the workers share the same cores.`,
+      '',
+      table(
+        ['worker', 'keep-conn', 'req/s', 'worker µs/request', 'nginx µs/request'],
+        c.rows.map((r) => [
+          r.kind,
+          r.keepConn ? 'on' : 'off',
+          int(r.rps),
+          r.workerMicros.toFixed(1),
+          r.nginxMicros.toFixed(1),
+        ]),
+      ),
+      '',
+    );
+  }
+
   if (results.scaling) {
     const points = results.scaling.points;
     const kinds = [...new Set(points.map((p) => p.kind))];

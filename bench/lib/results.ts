@@ -96,6 +96,19 @@ export interface BalanceResults {
   readonly notes: readonly string[];
 }
 
+export interface CpuResults {
+  readonly duration: number;
+  readonly rows: readonly {
+    readonly kind: string;
+    readonly keepConn: boolean;
+    readonly requests: number;
+    readonly rps: number;
+    /** CPU time of the worker process, and of nginx, per request. */
+    readonly workerMicros: number;
+    readonly nginxMicros: number;
+  }[];
+}
+
 export interface Results {
   /** ISO time the run started. */
   readonly date: string;
@@ -107,6 +120,7 @@ export interface Results {
   readonly failures: readonly string[];
   readonly codec?: CodecResults;
   readonly workers?: WorkersResults;
+  readonly cpu?: CpuResults;
   readonly starter?: StarterResults;
   readonly scaling?: ScalingResults;
   readonly client?: ClientResults;

@@ -72,6 +72,27 @@ const sample: Results = {
       { worker: 'php-cgi', starter: 'spawn-fcgi', runs: [6000, 6000] },
     ],
   },
+  cpu: {
+    duration: 4,
+    rows: [
+      {
+        kind: 'SDK createServer',
+        keepConn: true,
+        requests: 160_000,
+        rps: 40_000,
+        workerMicros: 14.04,
+        nginxMicros: 16.26,
+      },
+      {
+        kind: 'node:http (proxy_pass)',
+        keepConn: true,
+        requests: 200_000,
+        rps: 50_000,
+        workerMicros: 11.5,
+        nginxMicros: 13.5,
+      },
+    ],
+  },
   scaling: {
     wrk: 'wrk -t<min(2,c)> -c<c> -d3s --latency http://<nginx>/',
     points: [1, 8, 32, 128, 512].flatMap((c, i) => [
@@ -248,6 +269,8 @@ describe('bench report', () => {
     );
     expect(markdown).toContain('| SDK createServer | on | / | 22,000 | 1.00 | 25.00 | 0 | 50.0 |');
     expect(markdown).toContain('| node-fastcgi | 1,500 (2.00) | 3,000 (3.00) |');
+    expect(markdown).toContain('| SDK createServer | on | 40,000 | 14.0 | 16.3 |');
+    expect(markdown).toContain('| node:http (proxy_pass) | on | 50,000 | 11.5 | 13.5 |');
     expect(markdown).toContain('7,500 (6.00), 7 errors');
     expect(markdown).toContain(
       '| requests lost during 5 reloads under load | 3 of 1,000 | cannot reload | cannot reload |',
