@@ -248,7 +248,7 @@ export function renderReport(results: Results): Report {
     const kinds = [...new Set(rows.map((r) => r.kind))];
     md.push('## Workers', '');
     md.push(
-      'Two workers of each kind under fcgi-prefork (the node:http cluster: two processes behind `proxy_pass`), one nginx in front, `fastcgi_keep_conn` off and on (upstream `keepalive 32`); `/` is hello world, `/64k` a 64 KiB response. RSS is per worker, after the run. libfcgi C and php-cgi serve one connection at a time: with keep-conn, a connection nginx keeps open holds a worker while others wait, which shows in their p99. Each pool: `node dist/starter/cli.js -p <port> -N 2 --allow-root -- <worker>`, the workers in `bench/peers/`.',
+      'Two workers of each kind under fcgi-prefork (the node:http cluster: two processes behind `proxy_pass`), one nginx in front, `fastcgi_keep_conn` off and on (upstream `keepalive 32`); `/` is hello world, `/64k` a 64 KiB response. req/s is the best of the rounds (the rounds, in alternating order of kinds, in brackets), and p50/p99 come from that round. RSS is per worker, after the run. libfcgi C and php-cgi serve one connection at a time: with keep-conn, a connection nginx keeps open holds a worker while others wait, which shows in their p99. Each pool: `node dist/starter/cli.js -p <port> -N 2 --allow-root -- <worker>`, the workers in `bench/peers/`.',
       '',
     );
     md.push(
@@ -258,7 +258,7 @@ export function renderReport(results: Results): Report {
           r.kind,
           r.keepConn ? 'on' : 'off',
           r.path,
-          int(r.rps),
+          r.runs && r.runs.length > 1 ? `${int(r.rps)} (${r.runs.map(int).join(' / ')})` : int(r.rps),
           ms2(r.p50),
           ms2(r.p99),
           String(r.errors),

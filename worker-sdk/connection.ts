@@ -570,8 +570,9 @@ export class Connection implements RequestSink {
     if (mode === this.timerMode) return;
     this.timerMode = mode;
     if (mode === 'none' || this.closed) return;
-    this.deadline = Date.now() + this.timeoutOf(mode);
-    if (!this.timer) this.armTimer(this.deadline - Date.now());
+    const ms = this.timeoutOf(mode);
+    this.deadline = Date.now() + ms;
+    if (!this.timer) this.armTimer(ms);
   }
 
   private timeoutOf(mode: 'header' | 'idle'): number {

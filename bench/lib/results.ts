@@ -27,7 +27,9 @@ export interface WorkerRow {
   readonly kind: string;
   readonly keepConn: boolean;
   readonly path: string;
+  /** The best round's req/s; runs has every round's. */
   readonly rps: number;
+  readonly runs?: readonly number[];
   readonly p50: number;
   readonly p99: number;
   readonly errors: number;
