@@ -5,7 +5,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, waitForListen } from '../test/helpers/net.js';
-import { startNginxHttp } from '../test/helpers/nginx.js';
 import { childrenOf, start } from '../test/helpers/processes.js';
 import { jsonTarget, printTable } from './lib/measure.js';
 import { requirePeers } from './lib/peers.js';
@@ -13,6 +12,7 @@ import {
   buildGoPeer,
   buildLibfcgiPeer,
   buildOnce,
+  nginxInFront,
   PEERS_DIR,
   seconds,
   sleep,
@@ -61,15 +61,7 @@ async function measure(kind: Kind, keepConn: boolean, duration: number): Promise
   try {
     await waitForListen({ host: '127.0.0.1', port });
     await sleep(800);
-    const front = await freePort();
-    const upstream = `upstream app { server 127.0.0.1:${port}; ${keepConn ? 'keepalive 32;' : ''} }`;
-    const location = kind.http
-      ? 'proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";'
-      : `include /etc/nginx/fastcgi_params; fastcgi_pass app; ${keepConn ? 'fastcgi_keep_conn on;' : ''}`;
-    const nginx = await startNginxHttp(
-      `${upstream} server { listen 127.0.0.1:${front}; location / { ${location} } }`,
-      front,
-    );
+    const nginx = await nginxInFront(port, { keepConn, ...(kind.http ? { http: true } : {}) });
     try {
       const url = `${nginx.url}/`;
       wrk(url, { connections: 16, seconds: 1 }); // warm-up

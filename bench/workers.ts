@@ -4,7 +4,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, waitForListen } from '../test/helpers/net.js';
-import { startNginxHttp } from '../test/helpers/nginx.js';
 import { findProgram } from '../test/helpers/peers.js';
 import { childrenOf, type Running, start } from '../test/helpers/processes.js';
 import { jsonTarget, printTable } from './lib/measure.js';
@@ -13,6 +12,7 @@ import {
   buildGoPeer,
   buildLibfcgiPeer,
   buildOnce,
+  nginxInFront,
   PEERS_DIR as peers,
   seconds,
   sleep,
@@ -98,15 +98,7 @@ async function measure(kind: Kind): Promise<Row[]> {
   await waitForListen({ host: '127.0.0.1', port });
   await sleep(1500);
   for (const keepConn of [false, true]) {
-    const front = await freePort();
-    const upstream = `upstream app { server 127.0.0.1:${port}; ${keepConn ? 'keepalive 32;' : ''} }`;
-    const location = kind.http
-      ? `proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";`
-      : `include /etc/nginx/fastcgi_params; fastcgi_param SCRIPT_FILENAME ${join(peers, 'hello.php')}; fastcgi_pass app; ${keepConn ? 'fastcgi_keep_conn on;' : ''}`;
-    const nginx = await startNginxHttp(
-      `${upstream} server { listen 127.0.0.1:${front}; location / { ${location} } }`,
-      front,
-    );
+    const nginx = await nginxInFront(port, { keepConn, ...(kind.http ? { http: true } : {}) });
     try {
       for (const path of ['/', '/64k']) {
         runWrk(`${nginx.url}${path}`, { connections: CONNECTIONS, seconds: 1 }); // warm-up

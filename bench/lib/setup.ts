@@ -2,6 +2,8 @@ import { execFileSync, type SpawnOptions, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '../../test/helpers/net.js';
+import { type Nginx, startNginxHttp } from '../../test/helpers/nginx.js';
 import { findProgram } from '../../test/helpers/peers.js';
 import {
   isAlive,
@@ -115,3 +117,23 @@ export function buildLibfcgiPeer(): string {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * One nginx in front of an upstream on 127.0.0.1:port: FastCGI with Debian's fastcgi_params
+ * (SCRIPT_FILENAME for php-cgi), or HTTP through proxy_pass; with keepConn, FastCGI
+ * keep-conn (or HTTP/1.1 keep-alive) and upstream keepalive 32.
+ */
+export async function nginxInFront(
+  port: number,
+  options: { keepConn: boolean; http?: boolean },
+): Promise<Nginx> {
+  const front = await freePort();
+  const upstream = `upstream app { server 127.0.0.1:${port}; ${options.keepConn ? 'keepalive 32;' : ''} }`;
+  const location = options.http
+    ? 'proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";'
+    : `include /etc/nginx/fastcgi_params; fastcgi_param SCRIPT_FILENAME ${join(PEERS_DIR, 'hello.php')}; fastcgi_pass app; ${options.keepConn ? 'fastcgi_keep_conn on;' : ''}`;
+  return startNginxHttp(
+    `${upstream} server { listen 127.0.0.1:${front}; location / { ${location} } }`,
+    front,
+  );
+}
