@@ -210,6 +210,12 @@ describe('reliability: stopping and dying', () => {
         await until(async () => (await childrenOf(starter.pid)).length === 1, 10_000, 'worker');
         return childrenOf(starter.pid);
       })();
+      // Between fork and exec the child is still the starter's copy (uid 0): look once it runs sleep.
+      await until(
+        () => /(^|\/)sleep$/.test(readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')[0] ?? ''),
+        10_000,
+        'the worker to exec sleep',
+      );
       const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${worker}/status`, 'utf8'))?.[1];
       expect(uid).toBe('65534');
       const stat = statSync(path);
