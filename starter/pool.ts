@@ -428,8 +428,8 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
   }
 
   function spawnWorker(slotId: number): void {
-    const fd = mode === 'reuseport' ? slotSockets.get(slotId)!.fd : socket.fd;
-    const stdio: ('pipe' | 'ipc' | number)[] = [fd, 'pipe', 'pipe'];
+    const listening = mode === 'reuseport' ? slotSockets.get(slotId)! : socket;
+    const stdio: ('pipe' | 'ipc' | number)[] = [listening.fd, 'pipe', 'pipe'];
     if (command.node) stdio.push('ipc');
     let child: ChildProcess;
     try {
@@ -443,6 +443,11 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
     } catch (e) {
       fatal(`cannot start ${command.display}: ${(e as Error).message}`);
       return;
+    } finally {
+      // The child made the shared socket blocking for its own fd 0 before exec. Node workers
+      // accept in a loop until EAGAIN: on a blocking socket the last accept(2) would hang, signals
+      // and all. Programs such as php-cgi want it blocking, and get it so.
+      if (command.node) listening.setNonBlocking?.();
     }
     if (child.pid === undefined) {
       // spawn reports its failure (EACCES, ENOENT) asynchronously, on 'error'.

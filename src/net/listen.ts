@@ -21,6 +21,13 @@ export interface ListeningSocket {
   readonly port: number | undefined;
   /** Closes the socket and removes a unix socket file. Idempotent. */
   close(): void;
+  /**
+   * Puts the socket (its open file description, shared with every worker) back in
+   * non-blocking mode. Spawning a child with it as fd 0 makes it blocking (libuv does that to
+   * a child's fds 0-2), and a Node worker's accept loop then blocks in accept(2) until a
+   * connection comes, deaf to signals. Absent for a socket systemd passed (no handle here).
+   */
+  setNonBlocking?(): void;
 }
 
 export interface UnixSocketOptions {
@@ -34,6 +41,8 @@ export interface UnixSocketOptions {
 export interface ServerHandle {
   readonly fd: number;
   getsockname(out: { port?: number; address?: string }): number;
+  /** uv_stream_set_blocking: O_NONBLOCK off (true) or on (false); 0 or a negative errno. */
+  setBlocking(blocking: boolean): number;
   close(): void;
 }
 
@@ -107,6 +116,9 @@ export function tcpListeningSocket(handle: ServerHandle, host: string, port: num
       closed = true;
       handle.close();
     },
+    setNonBlocking() {
+      if (!closed) handle.setBlocking(false);
+    },
   };
 }
 
@@ -170,7 +182,16 @@ async function listenUnix(
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`cannot set up ${path}: ${describeErrno(code)}`);
   }
-  return { fd: handle.fd, address: { kind: 'unix', path }, description: path, port: undefined, close };
+  return {
+    fd: handle.fd,
+    address: { kind: 'unix', path },
+    description: path,
+    port: undefined,
+    close,
+    setNonBlocking() {
+      if (!closed) handle.setBlocking(false);
+    },
+  };
 }
 
 /** Binds and listens on a TCP address or unix socket path, never accepting in this process. */

@@ -184,6 +184,41 @@ describe('reliability: stopping and dying', () => {
     await until(() => kids.every((pid) => !isAlive(pid)), 15_000, 'the orphaned worker to exit');
   });
 
+  it('a respawn leaves the shared socket non-blocking for the Node workers already on it: they still stop on SIGTERM', {
+    timeout: 60_000,
+  }, async () => {
+    // Spawning a child with the socket as fd 0 makes the shared file description blocking; a
+    // Node worker that then accepts hangs in accept(2), signals and all, until a connection
+    // comes. The respawned worker here takes 1.5 s before it listens (and would fix the flag
+    // itself): inside that window the survivor must already see a non-blocking socket.
+    const port = await freePort();
+    const target = { host: '127.0.0.1', port };
+    const starter = startCli(
+      ['-p', String(port), '-N', '2', '--graceful-timeout', '20', '--allow-root', SLOW_START],
+      { env: { ...process.env, SLOW_START_MS: '1500' } },
+    );
+    await waitServing(target, 2);
+    const [victim, survivor] = await childrenOf(starter.pid);
+    process.kill(victim!, 'SIGKILL');
+    await until(
+      async () => (await childrenOf(starter.pid)).some((pid) => pid !== victim && pid !== survivor),
+      10_000,
+      'the respawned worker',
+    );
+    const flags = Number.parseInt(
+      /^flags:\s+(\d+)/m.exec(readFileSync(`/proc/${survivor}/fdinfo/0`, 'utf8'))![1]!,
+      8,
+    );
+    expect(flags & 0o4000).toBe(0o4000); // O_NONBLOCK
+    // The survivor takes a connection (its accept loop runs until EAGAIN), then the pool stops:
+    // well within the 20 s graceful timeout.
+    expect(await fcgiGet(target)).toMatch(/hello/);
+    const started = Date.now();
+    process.kill(starter.pid, 'SIGTERM');
+    expect(await starter.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(8000);
+  });
+
   const isRoot = process.getuid?.() === 0;
   it.skipIf(!isRoot)(
     'as root with -u nobody: workers run as nobody, the socket gets its owner and mode',
