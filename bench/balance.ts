@@ -4,7 +4,7 @@
 // nginx (keep-conn off, so every request is a new FastCGI connection to accept) driven by wrk.
 //   npm run bench:balance [-- --quick] [-- --json results.json]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queryStatus } from '../starter/control.js';
@@ -60,7 +60,8 @@ function requestsBySlot(status: PoolStatus, workers: number): number[] {
 
 async function measure(mode: Mode, workers: number): Promise<Row> {
   const port = await freePort();
-  const control = join(mkdtempSync(join(tmpdir(), 'bench-balance-')), 'ctl.sock');
+  const dir = mkdtempSync(join(tmpdir(), 'bench-balance-'));
+  const control = join(dir, 'ctl.sock');
   const args = ['-p', String(port), '-N', String(workers), '--allow-root', '--control', control];
   if (mode === 'reuseport') args.push('--reuseport');
   const pool = startCli([...args, SDK_HELLO]);
@@ -102,6 +103,7 @@ server { listen 127.0.0.1:${front}; location / { include /etc/nginx/fastcgi_para
   } finally {
     await nginx.stop();
     await pool.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

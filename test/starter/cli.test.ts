@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,10 @@ beforeAll(async () => {
   busy = net.createServer().listen(busyPort, '127.0.0.1');
   await new Promise((r) => busy.once('listening', r));
 });
-afterAll(() => busy.close());
+afterAll(() => {
+  busy.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('fcgi-prefork command line', () => {
   it('prints its version and help', () => {

@@ -1,15 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
 import { childrenOf, sleep, startCli, stopAll, until } from '../helpers/processes.js';
 
 const RESPONDER = 'test/fixtures/responder.ts';
 
+const dir = mkdtempSync(join(tmpdir(), 'fcgi-prefork-rp-'));
 afterEach(stopAll);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** `socket:[123]` → `123`: the inode of a worker's fd 0. */
 function fd0Inode(pid: number): string {
@@ -70,7 +72,7 @@ async function pidsBySlot(starterPid: number, workers: number): Promise<Map<numb
 
 describe('starter --reuseport: a socket per worker', () => {
   it('gives each worker its own listening socket on fd 0, all bound to the port, held by the starter; all serve', async () => {
-    const control = join(mkdtempSync(join(tmpdir(), 'fcgi-prefork-rp-')), 'ctl.sock');
+    const control = join(dir, 'ctl.sock');
     const { starter, port } = await startReusePort(3, ['--control', control]);
     const pids = [...(await pidsBySlot(starter.pid, 3)).values()];
     const inodes = pids.map(fd0Inode);
