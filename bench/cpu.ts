@@ -1,12 +1,12 @@
 // CPU time per request, the worker's and nginx's apart: one worker behind nginx, wrk for a
 // few seconds, utime+stime from /proc before and after. Unlike req/s this hardly moves with
 // the machine's noise, so it shows where a throughput ratio comes from.
-//   npm run bench:cpu [-- --quick] [-- --json file]
+//   npm run bench:cpu [-- --quick] [-- --json file] [-- --only sdk,node:http] [-- --keep-conn on|off]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, waitForListen } from '../test/helpers/net.js';
 import { childrenOf, start } from '../test/helpers/processes.js';
-import { jsonTarget, printTable } from './lib/measure.js';
+import { argValue, jsonTarget, printTable } from './lib/measure.js';
 import { requirePeers } from './lib/peers.js';
 import {
   buildGoPeer,
@@ -97,9 +97,14 @@ async function main(): Promise<void> {
     { name: 'Go net/http/fcgi', command: [buildGoPeer()] },
     { name: 'libfcgi C', command: [buildLibfcgiPeer()] },
   ];
+  // --only: a comma list of name fragments, to measure a few kinds while working on one.
+  const only = argValue('--only')?.toLowerCase().split(',');
+  const keepConnArg = argValue('--keep-conn');
+  const keepConns = keepConnArg ? [keepConnArg === 'on'] : [true, false];
   const rows: Row[] = [];
-  for (const keepConn of [true, false])
+  for (const keepConn of keepConns)
     for (const kind of kinds) {
+      if (only && !only.some((part) => kind.name.toLowerCase().includes(part))) continue;
       // node-fastcgi stalls with keep-conn (see the workers benchmark).
       if (keepConn && kind.name === 'node-fastcgi') continue;
       process.stderr.write(`measuring ${kind.name}, keep-conn ${keepConn ? 'on' : 'off'}…\n`);

@@ -33,8 +33,13 @@ export function printTable(rows: readonly (readonly string[])[]): void {
     );
 }
 
+/** The word after `flag` on the command line, if the flag is there. */
+export function argValue(flag: string, argv: readonly string[] = process.argv): string | undefined {
+  const at = argv.indexOf(flag);
+  return at >= 0 ? argv[at + 1] : undefined;
+}
+
 /** `--json <file>`: where a bench also writes its results, for the report. */
 export function jsonTarget(argv: readonly string[] = process.argv): string | undefined {
-  const at = argv.indexOf('--json');
-  return at >= 0 ? argv[at + 1] : undefined;
+  return argValue('--json', argv);
 }
