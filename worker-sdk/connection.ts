@@ -1,16 +1,15 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { readIntoSharedBuffer } from '../src/net/index.js';
 import {
   createDecoder,
+  createPairSpans,
   createParamsDecoder,
   decodeNameValuePairs,
   encodeEndRequest,
   encodeGetValuesResult,
-  encodeRecord,
-  encodeResponseEnd,
   encodeStream,
-  encodeTextRecord,
   encodeUnknownType,
   FCGI_ABORT_REQUEST,
   FCGI_AUTHORIZER,
@@ -18,6 +17,7 @@ import {
   FCGI_DATA,
   FCGI_FILTER,
   FCGI_GET_VALUES,
+  FCGI_HEADER_LEN,
   FCGI_KEEP_CONN,
   FCGI_MAX_CONNS,
   FCGI_MAX_REQS,
@@ -33,12 +33,18 @@ import {
   FCGI_UNKNOWN_ROLE,
   type FcgiRecord,
   isProtocolError,
-  type ParamPairs,
   type Params,
   type ParamsDecoder,
+  pairsFromText,
   paramsFromPairs,
   parseBeginRequestBody,
+  RESPONSE_END_LENGTH,
   recordTypeName,
+  scanPairs,
+  textRecordRoom,
+  writeRecord,
+  writeResponseEnd,
+  writeTextRecord,
 } from '../src/protocol/index.js';
 import type { ResolvedOptions } from './options.js';
 import { buildRequestHead } from './request-head.js';
@@ -102,6 +108,9 @@ const READ_HIGH_WATER = 4 * 1024 * 1024;
 const FRESH_GRACE_MS = 2000;
 /** Responses smaller than this go out as one copied buffer; larger ones as views (writev). */
 const COPY_LIMIT = 16 * 1024;
+/** Size of a connection's buffer for small records: some tens of short responses. */
+const TAIL_SIZE = 4096;
+const EMPTY_TAIL = Buffer.alloc(0);
 
 const kNeedDrain = Object.getOwnPropertySymbols(
   new ServerResponse(new IncomingMessage(null as unknown as Socket)),
@@ -119,7 +128,12 @@ export class Connection implements RequestSink {
   private readonly requests = new Map<number, Request>();
   private readonly decoder;
   private out: Buffer[] = [];
+  /** Bytes in `out` and in the tail, not yet written. */
   private outBytes = 0;
+  private tail: Buffer = EMPTY_TAIL;
+  /** The tail's bytes from tailStart to tailEnd are records not yet in `out`. */
+  private tailStart = 0;
+  private tailEnd = 0;
   private flushScheduled = false;
   private closeAfterFlush = false;
   /** socket.end() called: nothing more is read or written. */
@@ -133,14 +147,22 @@ export class Connection implements RequestSink {
   /** When the current mode's time is up, as Date.now(). */
   private deadline = 0;
   private readonly waitingDrain = new Set<Request>();
+  /** Where the pairs of the last params stream lie in its text; reused request after request. */
+  private readonly spans = createPairSpans();
 
+  /** The socket reads into the process's shared buffer: body bytes kept past a read are copied. */
+  private readonly sharedReads: boolean;
+
+  /** `socket` is paused (accepted with pauseOnConnect); the connection starts its reads. */
   constructor(socket: Socket, context: ConnectionContext) {
     this.socket = socket;
     this.context = context;
     this.options = context.options;
     this.decoder = createDecoder((record) => this.onRecord(record), { fragments: true });
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.sharedReads = readIntoSharedBuffer(socket, (length, buffer) => this.onData(buffer, length));
+    if (!this.sharedReads) socket.on('data', (chunk: Buffer) => this.onData(chunk, chunk.length));
+    socket.resume();
     socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose());
     socket.on('error', () => {}); // 'close' follows; a reset peer is not our error
@@ -183,13 +205,17 @@ export class Connection implements RequestSink {
     } else this.close();
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, length: number): void {
     try {
-      this.decoder.push(chunk);
+      this.decoder.push(chunk, length);
     } catch (err) {
       // A ProtocolError from the decoder, or a violation found in onRecord.
       this.fail(isProtocolError(err) ? `${err.code}: ${err.message}` : (err as Error).message);
+      return;
     }
+    // Once per read, not per record: a request whose records all came in this read never
+    // needs the params deadline at all.
+    this.updateTimer();
   }
 
   private onEnd(): void {
@@ -233,7 +259,7 @@ export class Connection implements RequestSink {
         if (!request) return;
         if (!request.params) throw new Error(`FCGI_PARAMS for request ${requestId} after its end`);
         if (content.length > 0) request.params.push(content);
-        else this.paramsComplete(request, request.params.endPairs());
+        else this.paramsComplete(request, request.params.endText(this.spans));
         return;
       case FCGI_STDIN:
         // An authorizer gets no body (spec 6.3): a STDIN the front sends anyway is ignored.
@@ -247,7 +273,7 @@ export class Connection implements RequestSink {
         if (request.role !== FCGI_FILTER) throw new Error(`FCGI_DATA for request ${requestId}, not a filter`);
         if (request.params) throw new Error(`FCGI_DATA for request ${requestId} before its params ended`);
         if (request.data) {
-          if (content.length > 0) request.data.push(content);
+          if (content.length > 0) request.data.push(this.keep(content));
           else request.data.push(null);
         }
         return;
@@ -311,7 +337,6 @@ export class Connection implements RequestSink {
     this.requests.set(id, request);
     this.context.requestStarted();
     this.paramsPending++;
-    this.updateTimer();
   }
 
   /** A request we will not run: END_REQUEST with the protocol status, the id stays inactive. */
@@ -320,11 +345,10 @@ export class Connection implements RequestSink {
     if (!keepConn) this.closeAfterFlush = true;
   }
 
-  private paramsComplete(request: Request, pairs: ParamPairs): void {
+  private paramsComplete(request: Request, text: string): void {
     request.params = null;
     this.paramsPending--;
-    this.updateTimer();
-    const head = buildRequestHead(pairs);
+    const head = buildRequestHead(text, this.spans);
     const socket = new RequestSocket(this, request.id, head.https, head.remoteAddress, head.remotePort);
     const req = new IncomingMessage(socket as unknown as Socket) as FcgiIncomingMessage;
     req.method = head.method;
@@ -334,7 +358,7 @@ export class Connection implements RequestSink {
     req.httpVersionMinor = head.httpVersionMinor;
     req.rawHeaders = head.rawHeaders;
     req.headers = head.headers;
-    attachParams(req, pairs);
+    attachParams(req, text);
     const extras = req as unknown as { requestId: number; role: string; data: Readable | null };
     extras.requestId = request.id;
     extras.role = ROLE_NAMES[request.role];
@@ -347,7 +371,7 @@ export class Connection implements RequestSink {
     res.sendDate = false;
     res.shouldKeepAlive = false;
     res.assignSocket(socket as unknown as Socket);
-    res.once('finish', () => this.release(request.id));
+    res.on('finish', onResponseFinish);
     request.socket = socket;
     request.req = req;
     request.res = res;
@@ -381,7 +405,12 @@ export class Connection implements RequestSink {
       this.tooLarge(request);
       return;
     }
-    if (request.req && !request.req.push(content)) this.checkReadPressure();
+    if (request.req && !request.req.push(this.keep(content))) this.checkReadPressure();
+  }
+
+  /** Body bytes that outlive this read: a view of the shared read buffer would be overwritten. */
+  private keep(content: Buffer): Buffer {
+    return this.sharedReads ? Buffer.from(content) : content;
   }
 
   private tooLarge(request: Request): void {
@@ -456,11 +485,15 @@ export class Connection implements RequestSink {
     const request = this.requests.get(requestId);
     if (!request || request.ended || this.closed) return false;
     if (typeof data === 'string') {
-      // At most 3 bytes a char: a string this short fits one record, written in place.
-      if (data.length <= COPY_LIMIT) this.queue(encodeTextRecord(FCGI_STDOUT, requestId, data, encoding));
-      else this.queue(...encodeStream(FCGI_STDOUT, requestId, Buffer.from(data, encoding)));
-    } else if (data.length <= COPY_LIMIT) this.queue(encodeRecord(FCGI_STDOUT, requestId, data));
-    else this.queue(...encodeStream(FCGI_STDOUT, requestId, data));
+      // A string this short fits one record (at most 3 bytes a char), written in place.
+      if (data.length <= COPY_LIMIT) {
+        const tail = this.room(textRecordRoom(data, encoding));
+        this.appended(writeTextRecord(tail, this.tailEnd, FCGI_STDOUT, requestId, data, encoding));
+      } else this.queue(...encodeStream(FCGI_STDOUT, requestId, Buffer.from(data, encoding)));
+    } else if (data.length <= COPY_LIMIT) {
+      const tail = this.room(FCGI_HEADER_LEN + data.length + 7);
+      this.appended(writeRecord(tail, this.tailEnd, FCGI_STDOUT, requestId, data));
+    } else this.queue(...encodeStream(FCGI_STDOUT, requestId, data));
     if (this.outBytes + this.socket.writableLength < WRITE_HIGH_WATER) return true;
     this.waitingDrain.add(request);
     return false;
@@ -475,7 +508,11 @@ export class Connection implements RequestSink {
     if (request.params) this.paramsPending--;
     this.context.requestEnded();
     this.served++;
-    if (!this.closed) this.queue(encodeResponseEnd(requestId, request.appStatus, FCGI_REQUEST_COMPLETE));
+    if (!this.closed) {
+      const tail = this.room(RESPONSE_END_LENGTH);
+      writeResponseEnd(tail, this.tailEnd, requestId, request.appStatus, FCGI_REQUEST_COMPLETE);
+      this.appended(RESPONSE_END_LENGTH);
+    }
     const { req, res, socket } = request;
     if (res && socket) {
       if (req && !req.readableEnded && !req.destroyed && req.listenerCount('data') === 0) req.resume();
@@ -492,11 +529,39 @@ export class Connection implements RequestSink {
   // Output -------------------------------------------------------------------------------
 
   private queue(...buffers: Buffer[]): void {
+    this.sealTail();
     for (const buf of buffers) {
       this.out.push(buf);
       this.outBytes += buf.length;
     }
     this.scheduleFlush();
+  }
+
+  // Small records (most responses, every response's end) are written one after another into the
+  // tail and go out as one view of it: no buffer of their own, no joining before the write. The
+  // bytes handed out are never written again (the socket may still hold them); a full tail is
+  // left to the views of it and a new one taken.
+  private room(bytes: number): Buffer {
+    if (this.tail.length - this.tailEnd < bytes) {
+      this.sealTail();
+      this.tail = Buffer.allocUnsafe(Math.max(TAIL_SIZE, bytes));
+      this.tailStart = 0;
+      this.tailEnd = 0;
+    }
+    return this.tail;
+  }
+
+  private appended(bytes: number): void {
+    this.tailEnd += bytes;
+    this.outBytes += bytes;
+    this.scheduleFlush();
+  }
+
+  /** What the tail holds goes into `out`, behind what is there. */
+  private sealTail(): void {
+    if (this.tailEnd === this.tailStart) return;
+    this.out.push(this.tail.subarray(this.tailStart, this.tailEnd));
+    this.tailStart = this.tailEnd;
   }
 
   private scheduleFlush(): void {
@@ -507,9 +572,10 @@ export class Connection implements RequestSink {
 
   /** Writes what is queued: from flushAll after the turn's callbacks, or at once when a response ends. */
   flush(): void {
-    if (!this.flushScheduled && this.out.length === 0) return;
+    if (!this.flushScheduled && this.out.length === 0 && this.tailEnd === this.tailStart) return;
     this.flushScheduled = false;
     if (this.closed) return;
+    this.sealTail();
     const out = this.out;
     let ok = true;
     if (out.length === 1) ok = this.socket.write(out[0]!);
@@ -634,15 +700,19 @@ function flushAll(): void {
 // req.params and req.fcgiParams are built on first read: most handlers never read them, and an
 // object of ~20 params costs more than decoding them. Own accessors, so they survive Express's
 // prototype swap; assigning req.params (Express does, with its route params) replaces only it.
-const kPairs = Symbol('fcgi.pairs');
+const kText = Symbol('fcgi.params.text');
 const kParams = Symbol('fcgi.params');
 
-type ParamsHolder = { [kPairs]: ParamPairs; [kParams]?: Params };
+type ParamsHolder = { [kText]: string; [kParams]?: Params };
+
+const scratchSpans = createPairSpans();
 
 function paramsOf(holder: ParamsHolder): Params {
   let params = holder[kParams];
   if (!params) {
-    params = paramsFromPairs(holder[kPairs]);
+    // The text was checked when the request began; the spans are only needed for this line.
+    scanPairs(holder[kText], Number.POSITIVE_INFINITY, scratchSpans);
+    params = paramsFromPairs(pairsFromText(holder[kText], scratchSpans));
     holder[kParams] = params;
   }
   return params;
@@ -667,11 +737,18 @@ const FCGI_PARAMS_PROPERTY: PropertyDescriptor = {
   configurable: true,
 };
 
-function attachParams(req: IncomingMessage, pairs: ParamPairs): void {
-  (req as unknown as ParamsHolder)[kPairs] = pairs;
+function attachParams(req: IncomingMessage, text: string): void {
+  (req as unknown as ParamsHolder)[kText] = text;
   // Two defineProperty calls cost half of one defineProperties.
   Object.defineProperty(req, 'params', PARAMS);
   Object.defineProperty(req, 'fcgiParams', FCGI_PARAMS_PROPERTY);
+}
+
+// One listener for every response, not a closure each: 'finish' comes once, with the request's
+// socket still assigned (an aborted request released it already and has none).
+function onResponseFinish(this: ServerResponse): void {
+  const socket = this.socket as unknown as RequestSocket | null;
+  socket?.release();
 }
 
 function emitClose(res: ServerResponse): void {

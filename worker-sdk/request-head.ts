@@ -1,4 +1,4 @@
-import type { ParamPairs } from '../src/protocol/index.js';
+import type { PairSpans } from '../src/protocol/index.js';
 
 /** What node:http's IncomingMessage needs, read off the CGI params (RFC 3875 names). */
 export interface RequestHead {
@@ -18,9 +18,18 @@ export interface RequestHead {
   readonly https: boolean;
 }
 
-/** HTTP_ACCEPT_LANGUAGE → accept-language */
+// HTTP_ACCEPT_LANGUAGE → accept-language, remembered: a front sends the same few headers again
+// and again, and a lookup costs less than lower-casing.
+const headerNames = new Map<string, string>();
+const HEADER_NAMES_KEPT = 512;
+
 function headerName(param: string): string {
-  return param.slice(5).toLowerCase().replaceAll('_', '-');
+  let name = headerNames.get(param);
+  if (name === undefined) {
+    name = param.slice(5).toLowerCase().replaceAll('_', '-');
+    if (headerNames.size < HEADER_NAMES_KEPT) headerNames.set(param, name);
+  }
+  return name;
 }
 
 function dropHeader(rawHeaders: string[], header: string): void {
@@ -32,11 +41,21 @@ function dropHeader(rawHeaders: string[], header: string): void {
   }
 }
 
+// The length and two chars rule out most other names before the full comparison.
+function nameIs(text: string, at: number, length: number, name: string): boolean {
+  return (
+    length === name.length &&
+    text.charCodeAt(at + length - 1) === name.charCodeAt(length - 1) &&
+    text.charCodeAt(at + 1) === name.charCodeAt(1) &&
+    text.substring(at, at + length) === name
+  );
+}
+
 /**
- * One pass over the pairs in the order the front sent them. A name sent twice keeps its last
- * value, as in req.params.
+ * One pass over the pairs in the order the front sent them, reading names in place: only the
+ * values used become strings. A name sent twice keeps its last value, as in req.params.
  */
-export function buildRequestHead(pairs: ParamPairs): RequestHead {
+export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
   const rawHeaders: string[] = [];
   const headers: Record<string, string> = {};
   let method: string | undefined;
@@ -50,55 +69,57 @@ export function buildRequestHead(pairs: ParamPairs): RequestHead {
   let remoteAddress: string | undefined;
   let remotePort: string | undefined;
   let https: string | undefined;
-  for (let i = 0; i < pairs.length; i += 2) {
-    const name = pairs[i]!;
-    const value = pairs[i + 1]!;
-    // HTTP_*: 72 is 'H'.
-    if (name.charCodeAt(0) === 72 && name.length > 5 && name.startsWith('HTTP_')) {
-      // nginx sends the body's type and length twice, as HTTP_* and as the CGI params below;
-      // node:http has each header once (a fetch Request would see "a, a").
-      if (name === 'HTTP_CONTENT_TYPE' || name === 'HTTP_CONTENT_LENGTH') continue;
-      const header = headerName(name);
-      // The same param twice: the last value wins, in both views.
-      if (Object.hasOwn(headers, header)) dropHeader(rawHeaders, header);
-      rawHeaders.push(header, value);
-      headers[header] = value;
-      continue;
-    }
-    switch (name) {
-      case 'REQUEST_METHOD':
-        method = value;
-        break;
-      case 'REQUEST_URI':
-        requestUri = value;
-        break;
-      case 'QUERY_STRING':
-        query = value;
-        break;
-      case 'SCRIPT_NAME':
-        scriptName = value;
-        break;
-      case 'PATH_INFO':
-        pathInfo = value;
-        break;
-      case 'SERVER_PROTOCOL':
-        protocol = value;
-        break;
-      case 'CONTENT_TYPE':
-        contentType = value;
-        break;
-      case 'CONTENT_LENGTH':
-        contentLength = value;
-        break;
-      case 'REMOTE_ADDR':
-        remoteAddress = value;
-        break;
-      case 'REMOTE_PORT':
-        remotePort = value;
-        break;
-      case 'HTTPS':
-        https = value;
-        break;
+  const at = spans.at;
+  for (let i = 0; i < 3 * spans.count; i += 3) {
+    const nameAt = at[i]!;
+    const valueAt = at[i + 1]!;
+    const valueEnd = at[i + 2]!;
+    const length = valueAt - nameAt;
+    switch (text.charCodeAt(nameAt)) {
+      case 72: // H
+        if (
+          length > 5 &&
+          text.charCodeAt(nameAt + 4) === 95 &&
+          text.substring(nameAt, nameAt + 5) === 'HTTP_'
+        ) {
+          // nginx sends the body's type and length twice, as HTTP_* and as the CGI params
+          // below; node:http has each header once (a fetch Request would see "a, a").
+          if (
+            nameIs(text, nameAt, length, 'HTTP_CONTENT_TYPE') ||
+            nameIs(text, nameAt, length, 'HTTP_CONTENT_LENGTH')
+          )
+            continue;
+          const header = headerName(text.substring(nameAt, valueAt));
+          const value = text.substring(valueAt, valueEnd);
+          // The same param twice: the last value wins, in both views.
+          if (Object.hasOwn(headers, header)) dropHeader(rawHeaders, header);
+          rawHeaders.push(header, value);
+          headers[header] = value;
+        } else if (nameIs(text, nameAt, length, 'HTTPS')) https = text.substring(valueAt, valueEnd);
+        continue;
+      case 82: // R
+        if (nameIs(text, nameAt, length, 'REQUEST_METHOD')) method = text.substring(valueAt, valueEnd);
+        else if (nameIs(text, nameAt, length, 'REQUEST_URI')) requestUri = text.substring(valueAt, valueEnd);
+        else if (nameIs(text, nameAt, length, 'REMOTE_ADDR'))
+          remoteAddress = text.substring(valueAt, valueEnd);
+        else if (nameIs(text, nameAt, length, 'REMOTE_PORT')) remotePort = text.substring(valueAt, valueEnd);
+        continue;
+      case 81: // Q
+        if (nameIs(text, nameAt, length, 'QUERY_STRING')) query = text.substring(valueAt, valueEnd);
+        continue;
+      case 83: // S
+        if (nameIs(text, nameAt, length, 'SCRIPT_NAME')) scriptName = text.substring(valueAt, valueEnd);
+        else if (nameIs(text, nameAt, length, 'SERVER_PROTOCOL'))
+          protocol = text.substring(valueAt, valueEnd);
+        continue;
+      case 80: // P
+        if (nameIs(text, nameAt, length, 'PATH_INFO')) pathInfo = text.substring(valueAt, valueEnd);
+        continue;
+      case 67: // C
+        if (nameIs(text, nameAt, length, 'CONTENT_TYPE')) contentType = text.substring(valueAt, valueEnd);
+        else if (nameIs(text, nameAt, length, 'CONTENT_LENGTH'))
+          contentLength = text.substring(valueAt, valueEnd);
+        continue;
     }
   }
   // CGI moves these two out of HTTP_*.

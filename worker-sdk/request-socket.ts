@@ -151,6 +151,11 @@ export class RequestSocket extends EventEmitter {
     return this;
   }
 
+  /** The response finished: END_REQUEST. */
+  release(): void {
+    this.sink.release(this.requestId);
+  }
+
   /** Called by res.destroy() and by the connection when the request is aborted or lost. */
   destroy(_error?: Error): this {
     if (this.destroyed) return this;

@@ -64,7 +64,8 @@ export function createServer(
   const options = resolveOptions(userOptions);
   const emitter = new EventEmitter();
   const connections = new Set<Connection>();
-  const netServer = net.createServer({ noDelay: true });
+  // Paused: a Connection sets up how its socket reads before the first read.
+  const netServer = net.createServer({ noDelay: true, pauseOnConnect: true });
   let served = 0;
   let active = 0;
   let draining = false;

@@ -18,8 +18,9 @@ export interface FcgiRecord {
   readonly requestId: number;
   /**
    * The record's content. A view into the pushed chunk when the record arrived whole in one
-   * chunk (zero-copy), otherwise one buffer the decoder assembled. Valid after the callback
-   * returns: the decoder never reuses it.
+   * chunk (zero-copy), otherwise one buffer the decoder assembled. The decoder never reuses it;
+   * a view lasts as long as the caller leaves its chunk alone (copy it to keep it past the
+   * callback when chunks come from a reused read buffer).
    */
   readonly content: Buffer;
 }
@@ -40,9 +41,10 @@ export interface Decoder {
   /**
    * Feed bytes with any chunk boundaries; every record completed by them is passed to the
    * callback, in order, before push returns. Throws ProtocolError on invalid input, and again on
-   * every later push: a stream that went wrong once cannot be resynchronised.
+   * every later push: a stream that went wrong once cannot be resynchronised. `length`: only
+   * the first that many bytes of chunk are new (a reused read buffer).
    */
-  push(chunk: Uint8Array): void;
+  push(chunk: Uint8Array, length?: number): void;
   /** The stream ended: throws a TRUNCATED ProtocolError if it ended inside a record. */
   end(): void;
   /** Bytes held for a record not yet complete. */
@@ -146,12 +148,12 @@ class RecordDecoder implements Decoder {
     this.onRecord({ type: this.type, requestId: this.requestId, content });
   }
 
-  push(input: Uint8Array): void {
+  push(input: Uint8Array, length = input.length): void {
     if (this.failure) throw this.failure;
     const chunk = Buffer.isBuffer(input)
       ? input
       : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-    const end = chunk.length;
+    const end = Math.min(length, chunk.length);
     let pos = 0;
     while (pos < end) {
       if (this.state === HEADER) {

@@ -27,8 +27,8 @@ export function paddingFor(contentLength: number): number {
 }
 
 // At most 7 bytes: a loop costs less than Buffer#fill's argument checks, once per record.
-function zeroPadding(buf: Buffer, from: number): void {
-  for (let i = from; i < buf.length; i++) buf[i] = 0;
+function zeroPadding(buf: Buffer, from: number, to: number): void {
+  for (let i = from; i < to; i++) buf[i] = 0;
 }
 
 /** Writes a record header at `at`. */
@@ -56,14 +56,28 @@ export function writeHeader(
  */
 export function encodeRecord(type: number, requestId: number, content?: Uint8Array): Buffer {
   const length = content ? content.length : 0;
+  const buf = Buffer.allocUnsafe(FCGI_HEADER_LEN + length + paddingFor(length));
+  writeRecord(buf, 0, type, requestId, content);
+  return buf;
+}
+
+/** Writes one record into `target` at `at` (room for content + 15 bytes); returns how many it wrote. */
+export function writeRecord(
+  target: Buffer,
+  at: number,
+  type: number,
+  requestId: number,
+  content?: Uint8Array,
+): number {
+  const length = content ? content.length : 0;
   if (length > 0xffff)
     throw new RangeError(`record content of ${length} bytes is over 65535; use encodeStream`);
   const padding = paddingFor(length);
-  const buf = Buffer.allocUnsafe(FCGI_HEADER_LEN + length + padding);
-  writeHeader(buf, 0, type, requestId, length, padding);
-  if (content && length > 0) buf.set(content, FCGI_HEADER_LEN);
-  zeroPadding(buf, FCGI_HEADER_LEN + length);
-  return buf;
+  writeHeader(target, at, type, requestId, length, padding);
+  if (content && length > 0) target.set(content, at + FCGI_HEADER_LEN);
+  const end = at + FCGI_HEADER_LEN + length + padding;
+  zeroPadding(target, end - padding, end);
+  return end - at;
 }
 
 /**
@@ -76,15 +90,43 @@ export function encodeTextRecord(
   text: string,
   encoding: BufferEncoding = 'utf8',
 ): Buffer {
-  const length = Buffer.byteLength(text, encoding);
+  const buf = Buffer.allocUnsafe(textRecordRoom(text, encoding));
+  return buf.subarray(0, writeTextRecord(buf, 0, type, requestId, text, encoding));
+}
+
+/** Bytes that writeTextRecord may need for `text`: exact for one-byte encodings, an upper bound for UTF-8. */
+export function textRecordRoom(text: string, encoding: BufferEncoding = 'utf8'): number {
+  const bytes = encoding === 'latin1' || encoding === 'ascii' || encoding === 'binary' ? text.length : -1;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8; other encodings are measured.
+  const most =
+    bytes >= 0
+      ? bytes
+      : encoding === 'utf8' || encoding === 'utf-8'
+        ? text.length * 3
+        : Buffer.byteLength(text, encoding);
+  return FCGI_HEADER_LEN + most + 7;
+}
+
+/**
+ * Writes a text record into `target` at `at`, which has textRecordRoom(text) bytes free there;
+ * returns how many it wrote. Writing first and measuring after spares UTF-8 text a second pass.
+ */
+export function writeTextRecord(
+  target: Buffer,
+  at: number,
+  type: number,
+  requestId: number,
+  text: string,
+  encoding: BufferEncoding = 'utf8',
+): number {
+  const length = target.write(text, at + FCGI_HEADER_LEN, encoding);
   if (length > 0xffff)
     throw new RangeError(`record content of ${length} bytes is over 65535; use encodeStream`);
   const padding = paddingFor(length);
-  const buf = Buffer.allocUnsafe(FCGI_HEADER_LEN + length + padding);
-  writeHeader(buf, 0, type, requestId, length, padding);
-  buf.write(text, FCGI_HEADER_LEN, length, encoding);
-  zeroPadding(buf, FCGI_HEADER_LEN + length);
-  return buf;
+  writeHeader(target, at, type, requestId, length, padding);
+  const end = at + FCGI_HEADER_LEN + length + padding;
+  zeroPadding(target, end - padding, end);
+  return end - at;
 }
 
 /**
@@ -131,22 +173,35 @@ export function encodeEndRequest(requestId: number, appStatus: number, protocolS
   return buf;
 }
 
+/** Bytes of a response's end: the empty STDOUT record and END_REQUEST. */
+export const RESPONSE_END_LENGTH = FCGI_HEADER_LEN * 3;
+
 /**
  * The end of a response: the empty record that closes the STDOUT stream and the END_REQUEST
  * after it, in one buffer (an application sends both for every request it completes).
  */
 export function encodeResponseEnd(requestId: number, appStatus: number, protocolStatus: number): Buffer {
-  // From the pool (allocUnsafe), every byte written: this runs once per request.
-  const buf = Buffer.allocUnsafe(FCGI_HEADER_LEN * 3);
-  writeHeader(buf, 0, FCGI_STDOUT, requestId, 0, 0);
-  writeHeader(buf, FCGI_HEADER_LEN, FCGI_END_REQUEST, requestId, 8, 0);
-  const body = FCGI_HEADER_LEN * 2;
-  buf.writeUInt32BE(appStatus >>> 0, body);
-  buf[body + 4] = protocolStatus;
-  buf[body + 5] = 0;
-  buf[body + 6] = 0;
-  buf[body + 7] = 0;
+  const buf = Buffer.allocUnsafe(RESPONSE_END_LENGTH);
+  writeResponseEnd(buf, 0, requestId, appStatus, protocolStatus);
   return buf;
+}
+
+/** Writes a response's end into `target` at `at` (RESPONSE_END_LENGTH bytes, every one set). */
+export function writeResponseEnd(
+  target: Buffer,
+  at: number,
+  requestId: number,
+  appStatus: number,
+  protocolStatus: number,
+): void {
+  writeHeader(target, at, FCGI_STDOUT, requestId, 0, 0);
+  writeHeader(target, at + FCGI_HEADER_LEN, FCGI_END_REQUEST, requestId, 8, 0);
+  const body = at + FCGI_HEADER_LEN * 2;
+  target.writeUInt32BE(appStatus >>> 0, body);
+  target[body + 4] = protocolStatus;
+  target[body + 5] = 0;
+  target[body + 6] = 0;
+  target[body + 7] = 0;
 }
 
 export function encodeUnknownType(unknownType: number): Buffer {

@@ -1,0 +1,116 @@
+import { ServerResponse } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { createPairSpans, encodeNameValuePairs, scanPairs } from '../../src/protocol/index.js';
+import { httpHeadToCgi } from '../../worker-sdk/cgi-head.js';
+import { buildRequestHead } from '../../worker-sdk/request-head.js';
+
+describe('response head: node:http HTTP head → CGI head', () => {
+  it('turns the status line into Status and drops node:http’s own Connection line', () => {
+    expect(
+      httpHeadToCgi('HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n', 10),
+    ).toBe('Status: 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n');
+  });
+
+  it('keeps an application Content-Length, and adds none without a known length or for 204/304', () => {
+    const head = 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\n';
+    expect(httpHeadToCgi(head, 3)).toBe('Status: 200 OK\r\nContent-Length: 3\r\n\r\n');
+    expect(httpHeadToCgi('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n', undefined)).toBe(
+      'Status: 200 OK\r\n\r\n',
+    );
+    expect(httpHeadToCgi('HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n', 0)).toBe(
+      'Status: 204 No Content\r\n\r\n',
+    );
+    expect(httpHeadToCgi('HTTP/1.1 304 Not Modified\r\n\r\n', 0)).toBe('Status: 304 Not Modified\r\n\r\n');
+  });
+
+  it('drops hop-by-hop headers wherever the application put them, in any case', () => {
+    const head =
+      'HTTP/1.1 200 OK\r\nkeep-alive: timeout=5\r\nX-A: 1\r\nTRANSFER-ENCODING: chunked\r\nSet-Cookie: a=1\r\nconnection: upgrade\r\n\r\n';
+    expect(httpHeadToCgi(head, 2)).toBe(
+      'Status: 200 OK\r\nX-A: 1\r\nSet-Cookie: a=1\r\nContent-Length: 2\r\n\r\n',
+    );
+  });
+
+  it('leaves headers that only look like hop-by-hop ones', () => {
+    const head =
+      'HTTP/1.1 200 OK\r\nX-Connection: close\r\nX-Note: connection: no\r\nConnection: close\r\n\r\n';
+    expect(httpHeadToCgi(head, undefined)).toBe(
+      'Status: 200 OK\r\nX-Connection: close\r\nX-Note: connection: no\r\n\r\n',
+    );
+  });
+
+  it('converts the head node:http itself writes for a response told not to keep the connection', () => {
+    const res = new ServerResponse({ method: 'GET', httpVersionMajor: 1, httpVersionMinor: 1 } as never);
+    res.sendDate = false;
+    res.shouldKeepAlive = false;
+    res.useChunkedEncodingByDefault = false;
+    res.setHeader('Content-Type', 'text/html');
+    res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+    res.writeHead(201, 'Made');
+    const head = (res as unknown as { _header: string })._header;
+    expect(head).toMatch(/Connection: close\r\n\r\n$/);
+    expect(httpHeadToCgi(head, 5)).toBe(
+      'Status: 201 Made\r\nContent-Type: text/html\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\n\r\n',
+    );
+  });
+});
+
+describe('request head: CGI params → node:http request fields', () => {
+  const head = (pairs: [string, string][]) => {
+    const text = encodeNameValuePairs(pairs).toString('latin1');
+    const spans = createPairSpans();
+    scanPairs(text, 1 << 20, spans);
+    return buildRequestHead(text, spans);
+  };
+
+  it('reads method, url, version, address and headers, and ignores names that only look alike', () => {
+    const h = head([
+      ['REQUEST_SCHEME', 'http'],
+      ['REQUEST_METHOD', 'POST'],
+      ['REQUEST_URI', '/a?b=1'],
+      ['REQUEST_URIX', '/wrong'],
+      ['SERVER_PROTOCOL', 'HTTP/1.0'],
+      ['SERVER_SOFTWARE', 'nginx'],
+      ['SCRIPT_NAMF', 'x'],
+      ['REMOTE_ADDR', '10.0.0.1'],
+      ['REMOTE_PORT', '4321'],
+      ['HTTP_ACCEPT_LANGUAGE', 'en'],
+      ['HTTP_', 'nameless'],
+      ['HTTP_CONTENT_TYPE', 'text/plain'],
+      ['CONTENT_TYPE', 'application/json'],
+      ['CONTENT_LENGTH', '2'],
+      ['HTTPS', 'on'],
+    ]);
+    expect(h).toMatchObject({
+      method: 'POST',
+      url: '/a?b=1',
+      httpVersion: '1.0',
+      remoteAddress: '10.0.0.1',
+      remotePort: 4321,
+      https: true,
+      contentLength: '2',
+    });
+    expect(h.rawHeaders).toEqual([
+      'accept-language',
+      'en',
+      'content-type',
+      'application/json',
+      'content-length',
+      '2',
+    ]);
+  });
+
+  it('builds the url from SCRIPT_NAME, PATH_INFO and QUERY_STRING without REQUEST_URI; last value wins', () => {
+    const h = head([
+      ['SCRIPT_NAME', '/app'],
+      ['PATH_INFO', '/x'],
+      ['QUERY_STRING', 'q=1'],
+      ['HTTP_X_A', '1'],
+      ['HTTP_X_A', '2'],
+    ]);
+    expect(h.url).toBe('/app/x?q=1');
+    expect(h.method).toBe('GET');
+    expect(h.headers).toEqual({ 'x-a': '2' });
+    expect(h.rawHeaders).toEqual(['x-a', '2']);
+  });
+});
