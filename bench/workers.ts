@@ -1,12 +1,12 @@
 // Worker benchmark: every worker kind, 2 workers under the same starter (fcgi-prefork), behind
 // the same nginx, driven by wrk, in one run. Only ratios between rows of one run mean anything.
-//   npm run bench:workers [-- --quick] [-- --json results.json]
+//   npm run bench:workers [-- --quick] [-- --json results.json] [-- --only sdk,libfcgi]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, waitForListen } from '../test/helpers/net.js';
 import { findProgram } from '../test/helpers/peers.js';
 import { childrenOf, type Running, start } from '../test/helpers/processes.js';
-import { jsonTarget, printTable } from './lib/measure.js';
+import { argValue, jsonTarget, printTable } from './lib/measure.js';
 import { requirePeers } from './lib/peers.js';
 import {
   buildGoPeer,
@@ -124,7 +124,11 @@ async function measure(kind: Kind): Promise<Row[]> {
 async function main(): Promise<void> {
   requirePeers(['wrk', 'nginx', 'go', 'gcc', 'php-cgi']);
   buildOnce();
-  const kinds = buildPeers();
+  // --only: a comma list of name fragments, to measure a few kinds while working on one.
+  const only = argValue('--only')?.toLowerCase().split(',');
+  const kinds = buildPeers().filter(
+    (kind) => !only || only.some((part) => kind.name.toLowerCase().includes(part)),
+  );
   // Rounds in alternating order, so drift on a busy machine hits the first and last kinds alike;
   // each point keeps its best round and lists them all.
   const rows: Row[] = [];

@@ -142,6 +142,29 @@ describe('worker: responder', () => {
     conn.close();
   });
 
+  it('closes at once after the last response, but never with a body still coming: an early answer is not reset', async () => {
+    const { port } = await serve((_req, res) => {
+      res.end('early');
+    });
+    // Read to its end: the worker closes without waiting for the front.
+    const plain = await rawConnect({ port });
+    plain.send(...requestRecords(1, GET('/')));
+    expect((await responseOf(plain, 1)).stdout).toMatch(/early$/);
+    await plain.closed;
+    // Answered while 4 MB of body is still on its way: a close(2) now would reset the
+    // connection (ECONNRESET here; a front could lose the response). The worker half-closes
+    // and reads the rest.
+    const early = await rawConnect({ port });
+    const errors: Error[] = [];
+    early.socket.on('error', (err) => errors.push(err));
+    early.send(encodeBeginRequest(1, 1, 0), ...encodeParams(1, { ...GET(), REQUEST_METHOD: 'POST' }));
+    for (let i = 0; i < 64; i++) early.send(encodeRecord(FCGI_STDIN, 1, Buffer.alloc(65_528)));
+    early.send(encodeRecord(FCGI_STDIN, 1));
+    expect((await responseOf(early, 1)).stdout).toMatch(/early$/);
+    await early.closed;
+    expect(errors).toEqual([]);
+  });
+
   it('answers GET_VALUES with the names asked for', async () => {
     const { port } = await serve(hello, { maxConns: 50, maxReqs: 200 });
     const conn = await rawConnect({ port });
