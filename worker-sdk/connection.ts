@@ -162,7 +162,7 @@ export class Connection implements RequestSink {
   /** The socket reads into the process's shared buffer: body bytes kept past a read are copied. */
   private readonly sharedReads: boolean;
 
-  /** `socket` is paused (accepted with pauseOnConnect); the connection starts its reads. */
+  /** Made in the 'connection' listener, before the socket's first read. */
   constructor(socket: Socket, context: ConnectionContext) {
     this.socket = socket;
     this.context = context;
@@ -171,7 +171,6 @@ export class Connection implements RequestSink {
     socket.setNoDelay(true);
     this.sharedReads = readIntoSharedBuffer(socket, (length, buffer) => this.onData(buffer, length));
     if (!this.sharedReads) socket.on('data', (chunk: Buffer) => this.onData(chunk, chunk.length));
-    socket.resume();
     socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose());
     socket.on('error', () => {}); // 'close' follows; a reset peer is not our error
@@ -584,8 +583,10 @@ export class Connection implements RequestSink {
 
   /** Writes what is queued: from flushAll after the turn's callbacks, or at once when a response ends. */
   flush(): void {
-    if (!this.flushScheduled && this.out.length === 0 && this.tailEnd === this.tailStart) return;
-    this.flushScheduled = false;
+    if (this.flushScheduled) {
+      this.flushScheduled = false;
+      flushDone();
+    } else if (this.out.length === 0 && this.tailEnd === this.tailStart) return;
     if (this.closed) return;
     this.sealTail();
     const out = this.out;
@@ -702,22 +703,34 @@ export class Connection implements RequestSink {
 
 // One setImmediate per turn of the event loop for every connection with output queued, not one
 // per connection per response: it runs after the turn's 'finish' callbacks, so a whole response
-// and its END_REQUEST still go out in one write.
+// and its END_REQUEST still go out in one write. When every connection of the batch has flushed
+// early (a response ended: the usual case), it is cleared again, so an idle worker's loop does
+// not spin once more for nothing.
 let flushBatch: Connection[] = [];
-let flushPending = false;
+let flushImmediate: NodeJS.Immediate | null = null;
+/** Connections with a flush scheduled. */
+let flushWaiting = 0;
 
 function scheduleFlushOf(connection: Connection): void {
   flushBatch.push(connection);
-  if (flushPending) return;
-  flushPending = true;
-  setImmediate(flushAll);
+  flushWaiting++;
+  flushImmediate ??= setImmediate(flushAll);
+}
+
+function flushDone(): void {
+  flushWaiting--;
+  if (flushWaiting === 0 && flushImmediate) {
+    clearImmediate(flushImmediate);
+    flushImmediate = null;
+    flushBatch = [];
+  }
 }
 
 function flushAll(): void {
   const batch = flushBatch;
   flushBatch = [];
-  flushPending = false;
-  // A connection flushed early (its last response ended) has nothing left: flush() returns.
+  flushImmediate = null;
+  // A connection flushed early has nothing left: flush() returns.
   for (const connection of batch) connection.flush();
 }
 

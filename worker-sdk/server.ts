@@ -64,8 +64,7 @@ export function createServer(
   const options = resolveOptions(userOptions);
   const emitter = new EventEmitter();
   const connections = new Set<Connection>();
-  // Paused: a Connection sets up how its socket reads before the first read.
-  const netServer = net.createServer({ noDelay: true, pauseOnConnect: true });
+  const netServer = net.createServer({ noDelay: true });
   let served = 0;
   let active = 0;
   let draining = false;

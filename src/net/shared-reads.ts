@@ -16,7 +16,7 @@ import net from 'node:net';
 export type SharedReadCallback = (length: number, buffer: Buffer) => void;
 
 interface SocketWithHandle {
-  _handle: { useUserBuffer?: (buffer: Uint8Array) => void; reading?: boolean } | null;
+  _handle: { useUserBuffer?: (buffer: Uint8Array) => void } | null;
 }
 
 const SHARED_BUFFER_SIZE = 64 * 1024;
@@ -36,13 +36,14 @@ const fields = ((): { buffer: symbol; callback: symbol } | null => {
 })();
 
 /**
- * Makes a socket accepted with `pauseOnConnect` read into the shared buffer, calling onRead
- * with it and the byte count for each read: the bytes are valid only until onRead returns.
- * Then resume() starts the reads. False when this Node cannot: use 'data' instead.
+ * Makes an accepted socket read into the shared buffer, calling onRead with the byte count and
+ * the buffer for each read: the bytes are valid only until onRead returns. Call it before the
+ * socket's first read, in the 'connection' listener (reads happen on a later turn of the event
+ * loop). False when this Node cannot: use 'data' instead.
  */
 export function readIntoSharedBuffer(socket: net.Socket, onRead: SharedReadCallback): boolean {
   const handle = (socket as unknown as SocketWithHandle)._handle;
-  if (!fields || !handle || typeof handle.useUserBuffer !== 'function' || handle.reading) return false;
+  if (!fields || !handle || typeof handle.useUserBuffer !== 'function') return false;
   if (!shared) shared = Buffer.allocUnsafe(SHARED_BUFFER_SIZE);
   const record = socket as unknown as Record<symbol, unknown>;
   record[fields.buffer] = shared;
