@@ -176,7 +176,7 @@ async function main(): Promise<void> {
     for (const starter of STARTERS) steady.push({ worker: worker.name, starter, runs: [] });
   for (let round = 0; round < 2; round++) {
     for (const worker of [sdk, phpCgi]) {
-      for (const starter of STARTERS) {
+      for (const starter of round % 2 === 0 ? STARTERS : [...STARTERS].reverse()) {
         const port = await freePort();
         const stop = await startUnder(starter, worker, port);
         await waitForListen({ host: '127.0.0.1', port });
