@@ -25,7 +25,7 @@ export interface ListeningSocket {
    * Puts the socket (its open file description, shared with every worker) back in
    * non-blocking mode. Spawning a child with it as fd 0 makes it blocking (libuv does that to
    * a child's fds 0-2), and a Node worker's accept loop then blocks in accept(2) until a
-   * connection comes, deaf to signals. Absent for a socket systemd passed (no handle here).
+   * connection comes, deaf to signals. Absent only when Node cannot wrap the fd in a handle.
    */
   setNonBlocking?(): void;
 }
@@ -46,7 +46,12 @@ export interface ServerHandle {
   close(): void;
 }
 
-type CreateServerHandle = (address: string, port: number, addressType: number) => ServerHandle | number;
+type CreateServerHandle = (
+  address: string | null,
+  port: number,
+  addressType: number,
+  fd?: number,
+) => ServerHandle | number;
 
 const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })
   ._createServerHandle;
@@ -225,6 +230,15 @@ export function systemdSocket(env: NodeJS.ProcessEnv = process.env): ListeningSo
   if (!Number.isInteger(count) || count < 1)
     throw new UserError(`socket activation: LISTEN_FDS=${env.LISTEN_FDS ?? '(unset)'} passes no socket`);
   const fd = SD_LISTEN_FDS_START;
+  // A handle on the fd, never listened on nor polled, only to put the socket back in
+  // non-blocking mode after each spawn, as for a socket we bound ourselves. Not closed:
+  // closing it would close systemd's socket.
+  let handle: ServerHandle | number;
+  try {
+    handle = createServerHandle(null, 0, 0, fd); // an fd given: no address, no port
+  } catch {
+    handle = -1;
+  }
   return {
     fd,
     address: { kind: 'fd', fd },
@@ -233,5 +247,12 @@ export function systemdSocket(env: NodeJS.ProcessEnv = process.env): ListeningSo
     close() {
       // systemd owns the socket; it stays open for the next activation.
     },
+    ...(typeof handle === 'number'
+      ? {}
+      : {
+          setNonBlocking() {
+            handle.setBlocking(false);
+          },
+        }),
   };
 }

@@ -24,6 +24,7 @@ import { CLI, childrenOf, ROOT, sleep, start, stopAll, until } from '../helpers/
 // The shipped units, as they are: the socket-activation test below runs their ExecStart line.
 const UNITS = join(ROOT, 'examples', 'systemd');
 const RESPONDER = join(ROOT, 'test', 'fixtures', 'responder.ts');
+const SLOW_START = join(ROOT, 'test', 'fixtures', 'slow-start-worker.ts');
 const activate = peer('systemd-socket-activate', 'systemd');
 const analyze = peer('systemd-analyze', 'systemd');
 const systemdNotify = peer('systemd-notify', 'systemd');
@@ -270,6 +271,53 @@ describe.skipIf(activate.skipReason ?? systemdNotify.skipReason ?? perl.skipReas
       expect(await fcgiGet({ path })).toMatch(/^hello from \d+/);
       await waitServing({ path }, execStartNumber('--workers'));
       expect(await activator.stop()).toBe(0);
+    });
+
+    it('a respawn leaves the passed socket non-blocking for the Node workers already on it: they still stop on SIGTERM', {
+      timeout: 60_000,
+    }, async () => {
+      // As for a socket the starter binds (test/reliability/faults.test.ts): spawning a worker
+      // makes the shared socket blocking, and a Node worker accepting then hangs in accept(2).
+      // The respawned worker takes 1.5 s to listen; inside that window the survivor must see
+      // a non-blocking socket, which the starter restores through a handle on systemd's fd.
+      const port = await freePort();
+      const target = { host: '127.0.0.1', port };
+      const activator = start(
+        activate.path!,
+        [
+          `--listen=127.0.0.1:${port}`,
+          process.execPath,
+          '--import',
+          'tsx',
+          CLI,
+          '-N',
+          '2',
+          '--graceful-timeout',
+          '20',
+          '--allow-root',
+          SLOW_START,
+        ],
+        { cwd: ROOT, env: { ...process.env, SLOW_START_MS: '1500' } },
+      );
+      await activator.waitFor(/Listening on/);
+      expect(await fcgiGet(target, '/', 20_000)).toMatch(/hello/);
+      await waitServing(target, 2);
+      const [victim, survivor] = await childrenOf(activator.pid);
+      process.kill(victim!, 'SIGKILL');
+      await until(
+        async () => (await childrenOf(activator.pid)).some((pid) => pid !== victim && pid !== survivor),
+        10_000,
+        'the respawned worker',
+      );
+      const flags = Number.parseInt(
+        /^flags:\s+(\d+)/m.exec(readFileSync(`/proc/${survivor}/fdinfo/0`, 'utf8'))![1]!,
+        8,
+      );
+      expect(flags & 0o4000).toBe(0o4000); // O_NONBLOCK
+      expect(await fcgiGet(target)).toMatch(/hello/);
+      const started = Date.now();
+      expect(await activator.stop()).toBe(0);
+      expect(Date.now() - started).toBeLessThan(8000);
     });
 
     it('gives a program that is not Node (no IPC channel on fd 3) exactly fds 0, 1 and 2', async () => {
