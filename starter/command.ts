@@ -76,3 +76,43 @@ export function resolveCommand(
   }
   return { file: findExecutable(command, cwd, env.PATH), args, node: false, display };
 }
+
+/** How spawn starts a worker: what it execs, with what, and the child's descriptors. */
+export interface WorkerSpawn {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly stdio: ('pipe' | 'ipc' | 'ignore' | number)[];
+}
+
+const SHELL = isExecutableFile('/bin/sh') ? '/bin/sh' : null;
+/** The socket's descriptor in the shell, moved to fd 0 by the exec; fd 3 is the IPC channel. */
+const SOCKET_FD_IN_SHELL = 4;
+
+/**
+ * Spawn with `socketFd` as the worker's fd 0. Not directly for a Node worker: spawn makes a
+ * child's fds 0-2 blocking (libuv clears O_NONBLOCK, and on a socket that is the open file
+ * description every worker shares), and a Node worker already inside its accept loop would
+ * then block in accept(2) until a connection comes, deaf to SIGTERM and to its starter's
+ * death. So a Node worker gets the socket as fd 4 and /bin/sh moves it to fd 0 as it execs
+ * the worker: a dup2, which leaves the flag alone. php-cgi and other programs want the
+ * socket blocking, and get it as fd 0 from spawn. Without /bin/sh the Node worker gets fd 0
+ * directly, and the caller puts the socket back in non-blocking mode after the spawn.
+ */
+export function workerSpawn(command: ResolvedCommand, socketFd: number): WorkerSpawn {
+  if (!command.node || SHELL === null)
+    return {
+      file: command.file,
+      args: command.args,
+      stdio: [socketFd, 'pipe', 'pipe', ...(command.node ? (['ipc'] as const) : [])],
+    };
+  return {
+    file: SHELL,
+    args: [
+      '-c',
+      `exec "$0" "$@" 0<&${SOCKET_FD_IN_SHELL} ${SOCKET_FD_IN_SHELL}<&-`,
+      command.file,
+      ...command.args,
+    ],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc', socketFd],
+  };
+}

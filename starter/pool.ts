@@ -18,7 +18,7 @@ import { UserError } from '../src/net/errors.js';
 import { type ListeningSocket, listenSocket, systemdSocket } from '../src/net/listen.js';
 import { listenReusePort } from '../src/net/reuseport.js';
 import { lookupGroup, lookupUser } from '../src/net/users.js';
-import { type ResolvedCommand, resolveCommand } from './command.js';
+import { type ResolvedCommand, resolveCommand, workerSpawn } from './command.js';
 import { createNotifier, monotonicUsec } from './notify.js';
 import { prefixLines } from './output.js';
 
@@ -429,14 +429,13 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
 
   function spawnWorker(slotId: number): void {
     const listening = mode === 'reuseport' ? slotSockets.get(slotId)! : socket;
-    const stdio: ('pipe' | 'ipc' | number)[] = [listening.fd, 'pipe', 'pipe'];
-    if (command.node) stdio.push('ipc');
+    const how = workerSpawn(command, listening.fd);
     let child: ChildProcess;
     try {
-      child = spawn(command.file, command.args, {
+      child = spawn(how.file, how.args, {
         cwd,
         env: workerEnv(env, slotId, backlog, options),
-        stdio,
+        stdio: how.stdio,
         ...(identity.uid !== undefined ? { uid: identity.uid } : {}),
         ...(identity.gid !== undefined ? { gid: identity.gid } : {}),
       });
@@ -444,10 +443,9 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
       fatal(`cannot start ${command.display}: ${(e as Error).message}`);
       return;
     } finally {
-      // The child made the shared socket blocking for its own fd 0 before exec. Node workers
-      // accept in a loop until EAGAIN: on a blocking socket the last accept(2) would hang, signals
-      // and all. Programs such as php-cgi want it blocking, and get it so.
-      if (command.node) listening.setNonBlocking?.();
+      // Where a Node worker got the socket as fd 0 from spawn (no /bin/sh, see workerSpawn),
+      // spawn made it blocking: back to non-blocking, as soon as can be.
+      if (command.node && how.stdio[0] === listening.fd) listening.setNonBlocking?.();
     }
     if (child.pid === undefined) {
       // spawn reports its failure (EACCES, ENOENT) asynchronously, on 'error'.

@@ -23,9 +23,10 @@ export interface ListeningSocket {
   close(): void;
   /**
    * Puts the socket (its open file description, shared with every worker) back in
-   * non-blocking mode. Spawning a child with it as fd 0 makes it blocking (libuv does that to
-   * a child's fds 0-2), and a Node worker's accept loop then blocks in accept(2) until a
-   * connection comes, deaf to signals. Absent only when Node cannot wrap the fd in a handle.
+   * non-blocking mode, the mode it starts in. Spawning a child with it as fd 0 makes it
+   * blocking (libuv does that to a child's fds 0-2), and a Node worker's accept loop then
+   * blocks in accept(2) until a connection comes, deaf to signals (the starter avoids that
+   * spawn for Node workers: starter/command.ts). Absent only when Node cannot wrap the fd.
    */
   setNonBlocking?(): void;
 }
@@ -59,7 +60,9 @@ const createServerHandle = (net as unknown as { _createServerHandle: CreateServe
 /**
  * Makes a bound socket listen without polling it: a throwaway Node process gets it as fd 0,
  * calls listen(2) with our backlog and exits before its event loop could accept. The listen
- * state lives in the kernel, so it stays after the helper exits.
+ * state lives in the kernel, so it stays after the helper exits. The helper leaves the socket
+ * blocking (spawn made its fd 0 so, and Node restores that on exit): the caller sets the mode
+ * the workers want, through its handle.
  */
 function listenWithoutAccepting(fd: number, backlog: number, what: string): void {
   const script =
@@ -101,6 +104,7 @@ function listenTcp(host: string, port: number, backlog: number): ListeningSocket
   }
   try {
     listenWithoutAccepting(handle.fd, backlog, what);
+    handle.setBlocking(false);
   } catch (e) {
     handle.close();
     throw e;
@@ -181,6 +185,7 @@ async function listenUnix(
       chownSync(path, options.uid ?? -1, options.gid ?? -1);
     }
     listenWithoutAccepting(handle.fd, backlog, path);
+    handle.setBlocking(false);
   } catch (e) {
     close();
     if (e instanceof UserError) throw e;
