@@ -448,8 +448,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
       if (command.node && how.stdio[0] === listening.fd) listening.setNonBlocking?.();
     }
     // Node also restores its fd 0's flags as it exits: to the blocking spawn gave it, there.
-    if (command.node && how.stdio[0] === listening.fd)
-      child.once('exit', () => listening.setNonBlocking?.());
+    if (command.node && how.stdio[0] === listening.fd) child.once('exit', () => listening.setNonBlocking?.());
     if (child.pid === undefined) {
       // spawn reports its failure (EACCES, ENOENT) asynchronously, on 'error'.
       child.once('error', (e) => fatal(`cannot start ${command.display}: ${e.message}`));
