@@ -23,7 +23,7 @@ import { wrk as runWrk, type WrkResult, wrkArgs } from './lib/wrk.js';
 
 const duration = seconds(3);
 /** Every point is measured once per round; the second round runs the kinds in reverse order. */
-const ROUNDS = 2;
+const ROUNDS = 3;
 const CONNECTIONS = 32;
 
 interface Kind {
