@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fcgiGet, waitServing } from '../helpers/fcgi.js';
+import { fdsPointingAt, isNonBlocking, killOneAwaitRespawn } from '../helpers/fds.js';
 import { freePort } from '../helpers/net.js';
 import { field, notifySocket, perl } from '../helpers/notify.js';
 import { findProgram, peer } from '../helpers/peers.js';
@@ -25,6 +26,9 @@ import { CLI, childrenOf, ROOT, sleep, start, stopAll, until } from '../helpers/
 const UNITS = join(ROOT, 'examples', 'systemd');
 const RESPONDER = join(ROOT, 'test', 'fixtures', 'responder.ts');
 const SLOW_START = join(ROOT, 'test', 'fixtures', 'slow-start-worker.ts');
+/** The starter run by this Node through tsx, as systemd-socket-activate's command. */
+const STARTER = [process.execPath, '--import', 'tsx', CLI];
+
 const activate = peer('systemd-socket-activate', 'systemd');
 const analyze = peer('systemd-analyze', 'systemd');
 const systemdNotify = peer('systemd-notify', 'systemd');
@@ -82,10 +86,7 @@ function execStartHere(runtime: string): string[] {
   const app = `${service.Service!.WorkingDirectory}/`;
   const run = `/run/${service.Service!.RuntimeDirectory}/`;
   return [
-    process.execPath,
-    '--import',
-    'tsx',
-    CLI,
+    ...STARTER,
     ...rest.map((word) =>
       word.startsWith(app) ? RESPONDER : word.startsWith(run) ? join(runtime, word.slice(run.length)) : word,
     ),
@@ -121,18 +122,6 @@ function commOf(pid: number): string {
 
 function environOf(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-}
-
-function fdsPointingAt(pid: number, target: string): number[] {
-  const out: number[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === target) out.push(Number(fd));
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return out.sort((a, b) => a - b);
 }
 
 describe('examples/systemd units', () => {
@@ -286,10 +275,7 @@ describe.skipIf(activate.skipReason ?? systemdNotify.skipReason ?? perl.skipReas
         activate.path!,
         [
           `--listen=127.0.0.1:${port}`,
-          process.execPath,
-          '--import',
-          'tsx',
-          CLI,
+          ...STARTER,
           '-N',
           '2',
           '--graceful-timeout',
@@ -302,18 +288,8 @@ describe.skipIf(activate.skipReason ?? systemdNotify.skipReason ?? perl.skipReas
       await activator.waitFor(/Listening on/);
       expect(await fcgiGet(target, '/', 20_000)).toMatch(/hello/);
       await waitServing(target, 2);
-      const [victim, survivor] = await childrenOf(activator.pid);
-      process.kill(victim!, 'SIGKILL');
-      await until(
-        async () => (await childrenOf(activator.pid)).some((pid) => pid !== victim && pid !== survivor),
-        10_000,
-        'the respawned worker',
-      );
-      const flags = Number.parseInt(
-        /^flags:\s+(\d+)/m.exec(readFileSync(`/proc/${survivor}/fdinfo/0`, 'utf8'))![1]!,
-        8,
-      );
-      expect(flags & 0o4000).toBe(0o4000); // O_NONBLOCK
+      const { survivor } = await killOneAwaitRespawn(activator.pid);
+      expect(isNonBlocking(survivor)).toBe(true);
       expect(await fcgiGet(target)).toMatch(/hello/);
       const started = Date.now();
       expect(await activator.stop()).toBe(0);
@@ -324,18 +300,7 @@ describe.skipIf(activate.skipReason ?? systemdNotify.skipReason ?? perl.skipReas
       const port = await freePort();
       const activator = start(
         activate.path!,
-        [
-          `--listen=127.0.0.1:${port}`,
-          process.execPath,
-          '--import',
-          'tsx',
-          CLI,
-          '-N',
-          '1',
-          '--allow-root',
-          'sleep',
-          '30',
-        ],
+        [`--listen=127.0.0.1:${port}`, ...STARTER, '-N', '1', '--allow-root', 'sleep', '30'],
         { cwd: ROOT },
       );
       await activator.waitFor(/Listening on/);

@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fcgiGet, waitServing } from '../helpers/fcgi.js';
+import { fdsPointingAt, isNonBlocking, killOneAwaitRespawn } from '../helpers/fds.js';
 import { freePort } from '../helpers/net.js';
 import { startNginx } from '../helpers/nginx.js';
 import { peer } from '../helpers/peers.js';
@@ -199,18 +200,8 @@ describe('reliability: stopping and dying', () => {
       { env: { ...process.env, SLOW_START_MS: '1500' } },
     );
     await waitServing(target, 2);
-    const [victim, survivor] = await childrenOf(starter.pid);
-    process.kill(victim!, 'SIGKILL');
-    await until(
-      async () => (await childrenOf(starter.pid)).some((pid) => pid !== victim && pid !== survivor),
-      10_000,
-      'the respawned worker',
-    );
-    const flags = Number.parseInt(
-      /^flags:\s+(\d+)/m.exec(readFileSync(`/proc/${survivor}/fdinfo/0`, 'utf8'))![1]!,
-      8,
-    );
-    expect(flags & 0o4000).toBe(0o4000); // O_NONBLOCK
+    const { survivor } = await killOneAwaitRespawn(starter.pid);
+    expect(isNonBlocking(survivor)).toBe(true);
     // The survivor takes a connection (its accept loop runs until EAGAIN), then the pool stops:
     // well within the 20 s graceful timeout.
     expect(await fcgiGet(target)).toMatch(/hello/);
@@ -262,14 +253,7 @@ describe('reliability: stopping and dying', () => {
     for (const pid of await childrenOf(starter.pid)) {
       const socket = readlinkSync(`/proc/${pid}/fd/0`);
       expect(socket).toMatch(/^socket:/);
-      const same = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
-        try {
-          return readlinkSync(`/proc/${pid}/fd/${fd}`) === socket;
-        } catch {
-          return false;
-        }
-      });
-      expect(same).toEqual(['0']);
+      expect(fdsPointingAt(pid, socket)).toEqual([0]);
     }
     expect(await fcgiGet(target)).toMatch(/hello/);
   });
