@@ -1,6 +1,6 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../src/net/errors.js';
 
 /** How a worker command is run: the program spawn execs, and whether it speaks the link. */
@@ -9,6 +9,11 @@ export interface ResolvedCommand {
   readonly args: readonly string[];
   /** Run by this Node: gets the IPC channel of src/link.ts. */
   readonly node: boolean;
+  /**
+   * A Node process, run by us or named by the user (`node app.js`): its accept loop must never
+   * meet a blocking socket (see workerSpawn).
+   */
+  readonly nodeProcess: boolean;
   /** For logs. */
   readonly display: string;
 }
@@ -72,9 +77,26 @@ export function resolveCommand(
       throw new UserError(`command not found: ${command}`);
     }
     const loader = TS_SCRIPT.test(command) ? ['--import', tsxLoader()] : [];
-    return { file: process.execPath, args: [...loader, script, ...args], node: true, display };
+    return {
+      file: process.execPath,
+      args: [...loader, script, ...args],
+      node: true,
+      nodeProcess: true,
+      display,
+    };
   }
-  return { file: findExecutable(command, cwd, env.PATH), args, node: false, display };
+  const file = findExecutable(command, cwd, env.PATH);
+  return { file, args, node: false, nodeProcess: isNode(file), display };
+}
+
+/** This Node's binary, or one named node or nodejs (`fcgi-prefork -- node --flag app.js`). */
+function isNode(file: string): boolean {
+  if (/^node(?:js)?$/.test(basename(file))) return true;
+  try {
+    return realpathSync(file) === realpathSync(process.execPath);
+  } catch {
+    return false;
+  }
 }
 
 /** How spawn starts a worker: what it execs, with what, and the child's descriptors. */
@@ -85,34 +107,25 @@ export interface WorkerSpawn {
 }
 
 const SHELL = isExecutableFile('/bin/sh') ? '/bin/sh' : null;
-/** The socket's descriptor in the shell, moved to fd 0 by the exec; fd 3 is the IPC channel. */
-const SOCKET_FD_IN_SHELL = 4;
 
 /**
  * Spawn with `socketFd` as the worker's fd 0. Not directly for a Node worker: spawn makes a
  * child's fds 0-2 blocking (libuv clears O_NONBLOCK, and on a socket that is the open file
  * description every worker shares), and a Node worker already inside its accept loop would
  * then block in accept(2) until a connection comes, deaf to SIGTERM and to its starter's
- * death. So a Node worker gets the socket as fd 4 and /bin/sh moves it to fd 0 as it execs
- * the worker: a dup2, which leaves the flag alone. php-cgi and other programs want the
- * socket blocking, and get it as fd 0 from spawn. Without /bin/sh the Node worker gets fd 0
- * directly, and the caller puts the socket back in non-blocking mode after the spawn.
+ * death. So a Node worker gets the socket as the descriptor after its others and /bin/sh
+ * moves it to fd 0 as it execs the worker: a dup2, which leaves the flag alone. php-cgi and
+ * other programs want the socket blocking, and get it as fd 0 from spawn. Without /bin/sh a
+ * Node worker gets fd 0 directly, and the caller puts the socket back in non-blocking mode.
  */
 export function workerSpawn(command: ResolvedCommand, socketFd: number): WorkerSpawn {
-  if (!command.node || SHELL === null)
-    return {
-      file: command.file,
-      args: command.args,
-      stdio: [socketFd, 'pipe', 'pipe', ...(command.node ? (['ipc'] as const) : [])],
-    };
+  const ipc = command.node ? (['ipc'] as const) : [];
+  if (!command.nodeProcess || SHELL === null)
+    return { file: command.file, args: command.args, stdio: [socketFd, 'pipe', 'pipe', ...ipc] };
+  const at = 3 + ipc.length; // fd 3 is the IPC channel where there is one
   return {
     file: SHELL,
-    args: [
-      '-c',
-      `exec "$0" "$@" 0<&${SOCKET_FD_IN_SHELL} ${SOCKET_FD_IN_SHELL}<&-`,
-      command.file,
-      ...command.args,
-    ],
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc', socketFd],
+    args: ['-c', `exec "$0" "$@" 0<&${at} ${at}<&-`, command.file, ...command.args],
+    stdio: ['ignore', 'pipe', 'pipe', ...ipc, socketFd],
   };
 }

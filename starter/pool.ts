@@ -445,10 +445,11 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
     } finally {
       // Where a Node worker got the socket as fd 0 from spawn (no /bin/sh, see workerSpawn),
       // spawn made it blocking: back to non-blocking, as soon as can be.
-      if (command.node && how.stdio[0] === listening.fd) listening.setNonBlocking?.();
+      if (command.nodeProcess && how.stdio[0] === listening.fd) listening.setNonBlocking?.();
     }
     // Node also restores its fd 0's flags as it exits: to the blocking spawn gave it, there.
-    if (command.node && how.stdio[0] === listening.fd) child.once('exit', () => listening.setNonBlocking?.());
+    if (command.nodeProcess && how.stdio[0] === listening.fd)
+      child.once('exit', () => listening.setNonBlocking?.());
     if (child.pid === undefined) {
       // spawn reports its failure (EACCES, ENOENT) asynchronously, on 'error'.
       child.once('error', (e) => fatal(`cannot start ${command.display}: ${e.message}`));

@@ -211,52 +211,57 @@ describe('reliability: stopping and dying', () => {
     expect(Date.now() - started).toBeLessThan(8000);
   });
 
-  it('never makes the shared socket blocking when it starts a Node worker, not even for a moment', {
-    timeout: 60_000,
-  }, async () => {
-    // Even a moment of a blocking socket is too long: a Node worker inside its accept loop then
-    // stays in accept(2) until a connection comes, deaf to SIGTERM and to its starter's death
-    // (orphans blocked there were found after test runs). Spawn itself makes a child's fd 0
-    // blocking; the starter hands a Node worker its socket another way. A watcher reads the
-    // flag as fast as it can while workers are respawned.
-    const port = await freePort();
-    const target = { host: '127.0.0.1', port };
-    const starter = startCli(['-p', String(port), '-N', '2', '--allow-root', FD0_FLAGS]);
-    await waitServing(target, 2);
-    const [survivor, first] = await childrenOf(starter.pid);
-    const watcher = start(process.execPath, [
-      '-e',
-      `const fs = require('node:fs'); const end = Date.now() + 6000; let reads = 0, blocking = 0;
+  // A script the starter runs with its Node (with the IPC link), and `node …` named by the user.
+  for (const [form, command] of [
+    ['a TypeScript worker', [FD0_FLAGS]],
+    ['`node --import tsx worker.ts`', [process.execPath, '--import', 'tsx', FD0_FLAGS]],
+  ] as const)
+    it(`never makes the shared socket blocking when it starts a Node worker, not even for a moment: ${form}`, {
+      timeout: 60_000,
+    }, async () => {
+      // Even a moment of a blocking socket is too long: a Node worker inside its accept loop then
+      // stays in accept(2) until a connection comes, deaf to SIGTERM and to its starter's death
+      // (orphans blocked there were found after test runs). Spawn itself makes a child's fd 0
+      // blocking; the starter hands a Node worker its socket another way. A watcher reads the
+      // flag as fast as it can while workers are respawned.
+      const port = await freePort();
+      const target = { host: '127.0.0.1', port };
+      const starter = startCli(['-p', String(port), '-N', '2', '--allow-root', '--', ...command]);
+      await waitServing(target, 2);
+      const [survivor, first] = await childrenOf(starter.pid);
+      const watcher = start(process.execPath, [
+        '-e',
+        `const fs = require('node:fs'); const end = Date.now() + 6000; let reads = 0, blocking = 0;
        while (Date.now() < end) {
          const flags = parseInt(/flags:\\s+(\\d+)/.exec(fs.readFileSync('/proc/${survivor}/fdinfo/0', 'utf8'))[1], 8);
          reads++; if (!(flags & 0o4000)) blocking++;
        }
        console.log(JSON.stringify({ reads, blocking }));`,
-    ]);
-    let victim = first!;
-    for (let i = 0; i < 8; i++) {
-      process.kill(victim, 'SIGKILL');
-      await until(
-        async () => (await childrenOf(starter.pid)).some((pid) => pid !== victim && pid !== survivor),
-        10_000,
-        'the respawned worker',
-      );
-      victim = (await childrenOf(starter.pid)).find((pid) => pid !== victim && pid !== survivor)!;
-      await sleep(150);
-    }
-    expect(await watcher.exited).toBe(0);
-    const seen = JSON.parse(watcher.output()) as { reads: number; blocking: number };
-    expect(seen.reads).toBeGreaterThan(1000);
-    expect(seen.blocking).toBe(0);
-    // Every worker found it non-blocking as it started, and has the socket as fd 0 alone.
-    expect(new Set(starter.output().match(/fd 0 came \S+/g))).toEqual(new Set(['fd 0 came non-blocking']));
-    for (const pid of await childrenOf(starter.pid)) {
-      const socket = readlinkSync(`/proc/${pid}/fd/0`);
-      expect(socket).toMatch(/^socket:/);
-      expect(fdsPointingAt(pid, socket)).toEqual([0]);
-    }
-    expect(await fcgiGet(target)).toMatch(/hello/);
-  });
+      ]);
+      let victim = first!;
+      for (let i = 0; i < 8; i++) {
+        process.kill(victim, 'SIGKILL');
+        await until(
+          async () => (await childrenOf(starter.pid)).some((pid) => pid !== victim && pid !== survivor),
+          10_000,
+          'the respawned worker',
+        );
+        victim = (await childrenOf(starter.pid)).find((pid) => pid !== victim && pid !== survivor)!;
+        await sleep(150);
+      }
+      expect(await watcher.exited).toBe(0);
+      const seen = JSON.parse(watcher.output()) as { reads: number; blocking: number };
+      expect(seen.reads).toBeGreaterThan(1000);
+      expect(seen.blocking).toBe(0);
+      // Every worker found it non-blocking as it started, and has the socket as fd 0 alone.
+      expect(new Set(starter.output().match(/fd 0 came \S+/g))).toEqual(new Set(['fd 0 came non-blocking']));
+      for (const pid of await childrenOf(starter.pid)) {
+        const socket = readlinkSync(`/proc/${pid}/fd/0`);
+        expect(socket).toMatch(/^socket:/);
+        expect(fdsPointingAt(pid, socket)).toEqual([0]);
+      }
+      expect(await fcgiGet(target)).toMatch(/hello/);
+    });
 
   const isRoot = process.getuid?.() === 0;
   it.skipIf(!isRoot)(
