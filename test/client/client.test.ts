@@ -257,8 +257,7 @@ describe('HTTP front', () => {
     }
   });
 
-  it('fronts php-cgi with --script-filename through the CLI', async () => {
-    if (php.skipReason) return;
+  it.skipIf(php.skipReason)('fronts php-cgi with --script-filename through the CLI', async () => {
     const port = await freePort();
     const httpPort = await freePort();
     const starter = startCli(
