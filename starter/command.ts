@@ -104,6 +104,12 @@ export interface WorkerSpawn {
   readonly file: string;
   readonly args: readonly string[];
   readonly stdio: ('pipe' | 'ipc' | 'ignore' | number)[];
+  /**
+   * A Node worker gets the socket as fd 0 from spawn (no /bin/sh): spawn makes it blocking,
+   * and so does the worker as it exits (Node restores its fd 0's flags). The caller sets it
+   * back after each.
+   */
+  readonly blocksNodeSocket: boolean;
 }
 
 const SHELL = isExecutableFile('/bin/sh') ? '/bin/sh' : null;
@@ -121,11 +127,17 @@ const SHELL = isExecutableFile('/bin/sh') ? '/bin/sh' : null;
 export function workerSpawn(command: ResolvedCommand, socketFd: number): WorkerSpawn {
   const ipc = command.node ? (['ipc'] as const) : [];
   if (!command.nodeProcess || SHELL === null)
-    return { file: command.file, args: command.args, stdio: [socketFd, 'pipe', 'pipe', ...ipc] };
+    return {
+      file: command.file,
+      args: command.args,
+      stdio: [socketFd, 'pipe', 'pipe', ...ipc],
+      blocksNodeSocket: command.nodeProcess,
+    };
   const at = 3 + ipc.length; // fd 3 is the IPC channel where there is one
   return {
     file: SHELL,
     args: ['-c', `exec "$0" "$@" 0<&${at} ${at}<&-`, command.file, ...command.args],
     stdio: ['ignore', 'pipe', 'pipe', ...ipc, socketFd],
+    blocksNodeSocket: false,
   };
 }

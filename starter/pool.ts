@@ -443,13 +443,10 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
       fatal(`cannot start ${command.display}: ${(e as Error).message}`);
       return;
     } finally {
-      // Where a Node worker got the socket as fd 0 from spawn (no /bin/sh, see workerSpawn),
-      // spawn made it blocking: back to non-blocking, as soon as can be.
-      if (command.nodeProcess && how.stdio[0] === listening.fd) listening.setNonBlocking?.();
+      // Back to non-blocking as soon as can be (see workerSpawn).
+      if (how.blocksNodeSocket) listening.setNonBlocking?.();
     }
-    // Node also restores its fd 0's flags as it exits: to the blocking spawn gave it, there.
-    if (command.nodeProcess && how.stdio[0] === listening.fd)
-      child.once('exit', () => listening.setNonBlocking?.());
+    if (how.blocksNodeSocket) child.once('exit', () => listening.setNonBlocking?.());
     if (child.pid === undefined) {
       // spawn reports its failure (EACCES, ENOENT) asynchronously, on 'error'.
       child.once('error', (e) => fatal(`cannot start ${command.display}: ${e.message}`));
