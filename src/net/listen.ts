@@ -61,22 +61,23 @@ const createServerHandle = (net as unknown as { _createServerHandle: CreateServe
  * Makes a bound socket listen without polling it: a throwaway Node process gets it as fd 0,
  * calls listen(2) with our backlog and exits before its event loop could accept. The listen
  * state lives in the kernel, so it stays after the helper exits. The helper leaves the socket
- * blocking (spawn made its fd 0 so, and Node restores that on exit): the caller sets the mode
- * the workers want, through its handle.
+ * blocking (spawn made its fd 0 so, and Node restores that on exit); it is set back to
+ * non-blocking through the handle, the mode Node workers need.
  */
-function listenWithoutAccepting(fd: number, backlog: number, what: string): void {
+function listenWithoutAccepting(handle: ServerHandle, backlog: number, what: string): void {
   const script =
     "const s=require('net').createServer();" +
     "s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(1)});" +
     's.listen({fd:0},Number(process.argv[1]),()=>process.exit(0))';
   const result = spawnSync(process.execPath, ['-e', script, String(backlog)], {
-    stdio: [fd, 'ignore', 'pipe'],
+    stdio: [handle.fd, 'ignore', 'pipe'],
     encoding: 'utf8',
   });
   if (result.error) throw new UserError(`cannot listen on ${what}: ${result.error.message}`);
   if (result.status !== 0) {
     throw new UserError(`cannot listen on ${what}: ${describeErrno(result.stderr.trim() || undefined)}`);
   }
+  handle.setBlocking(false);
 }
 
 export function errnoName(code: number): string {
@@ -103,8 +104,7 @@ function listenTcp(host: string, port: number, backlog: number): ListeningSocket
     throw new UserError(`${what} ${describeErrno(errnoName(err))}`);
   }
   try {
-    listenWithoutAccepting(handle.fd, backlog, what);
-    handle.setBlocking(false);
+    listenWithoutAccepting(handle, backlog, what);
   } catch (e) {
     handle.close();
     throw e;
@@ -184,8 +184,7 @@ async function listenUnix(
     if (options.uid !== undefined || options.gid !== undefined) {
       chownSync(path, options.uid ?? -1, options.gid ?? -1);
     }
-    listenWithoutAccepting(handle.fd, backlog, path);
-    handle.setBlocking(false);
+    listenWithoutAccepting(handle, backlog, path);
   } catch (e) {
     close();
     if (e instanceof UserError) throw e;
