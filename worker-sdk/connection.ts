@@ -17,7 +17,6 @@ import {
   FCGI_DATA,
   FCGI_FILTER,
   FCGI_GET_VALUES,
-  FCGI_HEADER_LEN,
   FCGI_KEEP_CONN,
   FCGI_MAX_CONNS,
   FCGI_MAX_REQS,
@@ -39,6 +38,7 @@ import {
   paramsFromPairs,
   parseBeginRequestBody,
   RESPONSE_END_LENGTH,
+  recordRoom,
   recordTypeName,
   scanPairs,
   textRecordRoom,
@@ -499,7 +499,7 @@ export class Connection implements RequestSink {
         this.appended(writeTextRecord(tail, this.tailEnd, FCGI_STDOUT, requestId, data, encoding));
       } else this.queue(...encodeStream(FCGI_STDOUT, requestId, Buffer.from(data, encoding)));
     } else if (data.length <= COPY_LIMIT) {
-      const tail = this.room(FCGI_HEADER_LEN + data.length + 7);
+      const tail = this.room(recordRoom(data.length));
       this.appended(writeRecord(tail, this.tailEnd, FCGI_STDOUT, requestId, data));
     } else this.queue(...encodeStream(FCGI_STDOUT, requestId, data));
     if (this.outBytes + this.socket.writableLength < WRITE_HIGH_WATER) return true;

@@ -61,7 +61,7 @@ export function encodeRecord(type: number, requestId: number, content?: Uint8Arr
   return buf;
 }
 
-/** Writes one record into `target` at `at` (room for content + 15 bytes); returns how many it wrote. */
+/** Writes one record into `target` at `at` (recordRoom bytes free there); returns how many it wrote. */
 export function writeRecord(
   target: Buffer,
   at: number,
@@ -70,11 +70,25 @@ export function writeRecord(
   content?: Uint8Array,
 ): number {
   const length = content ? content.length : 0;
+  // Not past 65535: frameRecord refuses that, and the bytes must not be written first.
+  if (content && length > 0 && length <= 0xffff) target.set(content, at + FCGI_HEADER_LEN);
+  return frameRecord(target, at, type, requestId, length);
+}
+
+/** Bytes a record of `contentLength` bytes may take: header, content, at most 7 of padding. */
+export function recordRoom(contentLength: number): number {
+  return FCGI_HEADER_LEN + contentLength + 7;
+}
+
+/**
+ * Around content already written at `at` + 8: the header before it and the padding after;
+ * returns the record's whole length.
+ */
+function frameRecord(target: Buffer, at: number, type: number, requestId: number, length: number): number {
   if (length > 0xffff)
     throw new RangeError(`record content of ${length} bytes is over 65535; use encodeStream`);
   const padding = paddingFor(length);
   writeHeader(target, at, type, requestId, length, padding);
-  if (content && length > 0) target.set(content, at + FCGI_HEADER_LEN);
   const end = at + FCGI_HEADER_LEN + length + padding;
   zeroPadding(target, end - padding, end);
   return end - at;
@@ -104,7 +118,7 @@ export function textRecordRoom(text: string, encoding: BufferEncoding = 'utf8'):
       : encoding === 'utf8' || encoding === 'utf-8'
         ? text.length * 3
         : Buffer.byteLength(text, encoding);
-  return FCGI_HEADER_LEN + most + 7;
+  return recordRoom(most);
 }
 
 /**
@@ -120,13 +134,7 @@ export function writeTextRecord(
   encoding: BufferEncoding = 'utf8',
 ): number {
   const length = target.write(text, at + FCGI_HEADER_LEN, encoding);
-  if (length > 0xffff)
-    throw new RangeError(`record content of ${length} bytes is over 65535; use encodeStream`);
-  const padding = paddingFor(length);
-  writeHeader(target, at, type, requestId, length, padding);
-  const end = at + FCGI_HEADER_LEN + length + padding;
-  zeroPadding(target, end - padding, end);
-  return end - at;
+  return frameRecord(target, at, type, requestId, length);
 }
 
 /**
