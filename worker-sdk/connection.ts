@@ -40,7 +40,6 @@ import {
   RESPONSE_END_LENGTH,
   recordRoom,
   recordTypeName,
-  scanPairs,
   textRecordRoom,
   writeRecord,
   writeResponseEnd,
@@ -746,8 +745,7 @@ function paramsOf(holder: ParamsHolder): Params {
   let params = holder[kParams];
   if (!params) {
     // The text was checked when the request began.
-    scanPairs(holder[kText], Number.POSITIVE_INFINITY, spans);
-    params = paramsFromPairs(pairsFromText(holder[kText], spans));
+    params = paramsFromPairs(pairsFromText(holder[kText], Number.POSITIVE_INFINITY, spans));
     holder[kParams] = params;
   }
   return params;

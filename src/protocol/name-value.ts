@@ -56,8 +56,12 @@ export function paramsFromPairs(pairs: readonly string[]): Params {
   return params;
 }
 
-/** The pairs found by scanPairs, as a flat list [name, value, …]. */
-export function pairsFromText(text: string, spans: PairSpans): ParamPairs {
+/**
+ * The pairs of a stream's text as a flat list [name, value, …]: scanPairs, then every name
+ * and value cut out. `spans` is only used meanwhile.
+ */
+export function pairsFromText(text: string, limit: number, spans: PairSpans = createPairSpans()): ParamPairs {
+  scanPairs(text, limit, spans);
   const pairs: ParamPairs = new Array(spans.count * 2);
   const at = spans.at;
   for (let i = 0; i < spans.count; i++) {
@@ -172,8 +176,7 @@ class PairsDecoder implements ParamsDecoder {
   }
 
   endPairs(): ParamPairs {
-    const spans = createPairSpans();
-    return pairsFromText(this.endText(spans), spans);
+    return pairsFromText(this.text, this.limit);
   }
 
   endText(spans: PairSpans): string {
