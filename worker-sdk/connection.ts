@@ -356,7 +356,7 @@ export class Connection implements RequestSink {
     request.params = null;
     this.paramsPending--;
     const head = buildRequestHead(text, spans);
-    const socket = new RequestSocket(this, request.id, head.https, head.remoteAddress, head.remotePort);
+    const socket = new RequestSocket(this, request.id, head.https, text);
     const req = new IncomingMessage(socket as unknown as Socket) as FcgiIncomingMessage;
     req.method = head.method;
     req.url = head.url;

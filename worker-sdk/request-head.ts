@@ -1,4 +1,4 @@
-import type { PairSpans } from '../src/protocol/index.js';
+import { type PairSpans, valueInText } from '../src/protocol/index.js';
 
 /** What node:http's IncomingMessage needs, read off the CGI params (RFC 3875 names). */
 export interface RequestHead {
@@ -13,8 +13,6 @@ export interface RequestHead {
   readonly headers: Record<string, string>;
   /** CONTENT_LENGTH as sent ('' or absent when there is no body). */
   readonly contentLength: string | undefined;
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
   readonly https: boolean;
 }
 
@@ -41,46 +39,63 @@ function dropHeader(rawHeaders: string[], header: string): void {
   }
 }
 
-// The length and two chars rule out most other names before the full comparison.
-function nameIs(text: string, at: number, length: number, name: string): boolean {
+// A name that may be the one wanted: the same length and two of its chars. Telling it apart
+// for sure takes a string compare (pairValue), left until the value is used.
+function looksLike(text: string, at: number, length: number, name: string): boolean {
   return (
     length === name.length &&
     text.charCodeAt(at + length - 1) === name.charCodeAt(length - 1) &&
-    text.charCodeAt(at + 1) === name.charCodeAt(1) &&
-    text.substring(at, at + length) === name
+    text.charCodeAt(at + 1) === name.charCodeAt(1)
   );
 }
 
+function nameIs(text: string, at: number, length: number, name: string): boolean {
+  return looksLike(text, at, length, name) && text.substring(at, at + length) === name;
+}
+
 /**
- * One pass over the pairs in the order the front sent them, reading names in place: only the
- * values used become strings. A name sent twice keeps its last value, as in req.params.
+ * The value of the pair at index i of spans.at (-1: none) if its name is `name`. The pair was
+ * the last that looked like it; if it only looked like it, the last pair truly named so is
+ * found the slow way.
+ */
+function pairValue(text: string, spans: PairSpans, i: number, name: string): string | undefined {
+  if (i < 0) return undefined;
+  const at = spans.at;
+  if (text.substring(at[i]!, at[i + 1]!) === name) return text.substring(at[i + 1]!, at[i + 2]!);
+  return valueInText(text, name);
+}
+
+/**
+ * One pass over the pairs in the order the front sent them, reading names in place, then only
+ * the values used become strings. A name sent twice keeps its last value, as in req.params.
+ * REMOTE_ADDR and REMOTE_PORT are not read here: the request's socket reads them if asked.
  */
 export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
   const rawHeaders: string[] = [];
   const headers: Record<string, string> = {};
-  let method: string | undefined;
-  let requestUri: string | undefined;
-  let query: string | undefined;
-  let scriptName: string | undefined;
-  let pathInfo: string | undefined;
-  let protocol: string | undefined;
-  let contentType: string | undefined;
-  let contentLength: string | undefined;
-  let remoteAddress: string | undefined;
-  let remotePort: string | undefined;
-  let https: string | undefined;
+  // Where the last pair that looks like each name is in spans.at; -1: none.
+  let method = -1;
+  let requestUri = -1;
+  let query = -1;
+  let scriptName = -1;
+  let pathInfo = -1;
+  let protocol = -1;
+  let contentType = -1;
+  let contentLength = -1;
+  let https = -1;
   const at = spans.at;
   for (let i = 0; i < 3 * spans.count; i += 3) {
     const nameAt = at[i]!;
     const valueAt = at[i + 1]!;
-    const valueEnd = at[i + 2]!;
     const length = valueAt - nameAt;
     switch (text.charCodeAt(nameAt)) {
       case 72: // H
         if (
           length > 5 &&
-          text.charCodeAt(nameAt + 4) === 95 &&
-          text.substring(nameAt, nameAt + 5) === 'HTTP_'
+          text.charCodeAt(nameAt + 4) === 95 && // HTTP_
+          text.charCodeAt(nameAt + 1) === 84 &&
+          text.charCodeAt(nameAt + 2) === 84 &&
+          text.charCodeAt(nameAt + 3) === 80
         ) {
           // nginx sends the body's type and length twice, as HTTP_* and as the CGI params
           // below; node:http has each header once (a fetch Request would see "a, a").
@@ -90,74 +105,80 @@ export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
           )
             continue;
           const header = headerName(text.substring(nameAt, valueAt));
-          const value = text.substring(valueAt, valueEnd);
+          const value = text.substring(valueAt, at[i + 2]!);
           // The same param twice: the last value wins, in both views.
           if (Object.hasOwn(headers, header)) dropHeader(rawHeaders, header);
           rawHeaders.push(header, value);
           headers[header] = value;
-        } else if (nameIs(text, nameAt, length, 'HTTPS')) https = text.substring(valueAt, valueEnd);
+        } else if (looksLike(text, nameAt, length, 'HTTPS')) https = i;
         continue;
       case 82: // R
-        if (nameIs(text, nameAt, length, 'REQUEST_METHOD')) method = text.substring(valueAt, valueEnd);
-        else if (nameIs(text, nameAt, length, 'REQUEST_URI')) requestUri = text.substring(valueAt, valueEnd);
-        else if (nameIs(text, nameAt, length, 'REMOTE_ADDR'))
-          remoteAddress = text.substring(valueAt, valueEnd);
-        else if (nameIs(text, nameAt, length, 'REMOTE_PORT')) remotePort = text.substring(valueAt, valueEnd);
+        if (looksLike(text, nameAt, length, 'REQUEST_METHOD')) method = i;
+        else if (looksLike(text, nameAt, length, 'REQUEST_URI')) requestUri = i;
         continue;
       case 81: // Q
-        if (nameIs(text, nameAt, length, 'QUERY_STRING')) query = text.substring(valueAt, valueEnd);
+        if (looksLike(text, nameAt, length, 'QUERY_STRING')) query = i;
         continue;
       case 83: // S
-        if (nameIs(text, nameAt, length, 'SCRIPT_NAME')) scriptName = text.substring(valueAt, valueEnd);
-        else if (nameIs(text, nameAt, length, 'SERVER_PROTOCOL'))
-          protocol = text.substring(valueAt, valueEnd);
+        if (looksLike(text, nameAt, length, 'SCRIPT_NAME')) scriptName = i;
+        else if (looksLike(text, nameAt, length, 'SERVER_PROTOCOL')) protocol = i;
         continue;
       case 80: // P
-        if (nameIs(text, nameAt, length, 'PATH_INFO')) pathInfo = text.substring(valueAt, valueEnd);
+        if (looksLike(text, nameAt, length, 'PATH_INFO')) pathInfo = i;
         continue;
       case 67: // C
-        if (nameIs(text, nameAt, length, 'CONTENT_TYPE')) contentType = text.substring(valueAt, valueEnd);
-        else if (nameIs(text, nameAt, length, 'CONTENT_LENGTH'))
-          contentLength = text.substring(valueAt, valueEnd);
+        if (looksLike(text, nameAt, length, 'CONTENT_TYPE')) contentType = i;
+        else if (looksLike(text, nameAt, length, 'CONTENT_LENGTH')) contentLength = i;
         continue;
     }
   }
   // CGI moves these two out of HTTP_*.
-  if (contentType) {
-    rawHeaders.push('content-type', contentType);
-    headers['content-type'] = contentType;
+  const type = pairValue(text, spans, contentType, 'CONTENT_TYPE');
+  if (type) {
+    rawHeaders.push('content-type', type);
+    headers['content-type'] = type;
   }
-  if (contentLength) {
-    rawHeaders.push('content-length', contentLength);
-    headers['content-length'] = contentLength;
+  const bodyLength = pairValue(text, spans, contentLength, 'CONTENT_LENGTH');
+  if (bodyLength) {
+    rawHeaders.push('content-length', bodyLength);
+    headers['content-length'] = bodyLength;
   }
 
-  let url = requestUri;
+  let url = pairValue(text, spans, requestUri, 'REQUEST_URI');
   if (!url) {
-    url = `${scriptName ?? ''}${pathInfo ?? ''}` || '/';
-    if (query) url += `?${query}`;
+    url =
+      `${pairValue(text, spans, scriptName, 'SCRIPT_NAME') ?? ''}${pairValue(text, spans, pathInfo, 'PATH_INFO') ?? ''}` ||
+      '/';
+    const search = pairValue(text, spans, query, 'QUERY_STRING');
+    if (search) url += `?${search}`;
   }
+  const version = pairValue(text, spans, protocol, 'SERVER_PROTOCOL');
   let major = 1;
   let minor = 1;
-  if (protocol !== undefined && protocol !== 'HTTP/1.1') {
-    const version = /^HTTP\/(\d+)\.(\d+)$/.exec(protocol);
-    if (version) {
-      major = Number(version[1]);
-      minor = Number(version[2]);
+  if (version !== undefined && version !== 'HTTP/1.1') {
+    const parts = /^HTTP\/(\d+)\.(\d+)$/.exec(version);
+    if (parts) {
+      major = Number(parts[1]);
+      minor = Number(parts[2]);
     }
   }
-  const port = remotePort ? Number(remotePort) : undefined;
+  const secure = pairValue(text, spans, https, 'HTTPS');
   return {
-    method: method ?? 'GET',
+    method: pairValue(text, spans, method, 'REQUEST_METHOD') ?? 'GET',
     url,
     httpVersion: major === 1 && minor === 1 ? '1.1' : `${major}.${minor}`,
     httpVersionMajor: major,
     httpVersionMinor: minor,
     rawHeaders,
     headers,
-    contentLength,
-    remoteAddress,
-    remotePort: Number.isInteger(port) ? port : undefined,
-    https: https !== undefined && https !== '' && https.toLowerCase() !== 'off',
+    contentLength: bodyLength,
+    https: secure !== undefined && secure !== '' && secure.toLowerCase() !== 'off',
   };
+}
+
+/** REMOTE_PORT as a number; undefined when absent or not a port. */
+export function remotePortOf(text: string): number | undefined {
+  const value = valueInText(text, 'REMOTE_PORT');
+  const port = value ? Number(value) : Number.NaN;
+  return Number.isInteger(port) ? port : undefined;
 }

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { valueInText } from '../src/protocol/index.js';
 import { httpHeadToCgi } from './cgi-head.js';
+import { remotePortOf } from './request-head.js';
 
 /** What a request's socket needs from its connection. */
 export interface RequestSink {
@@ -29,28 +31,48 @@ export class RequestSocket extends EventEmitter {
   writable = true;
   destroyed = false;
   encrypted: boolean;
-  remoteAddress: string | undefined;
-  remotePort: number | undefined;
   _httpMessage: ServerResponse | null = null;
   readonly _writableState = { corked: 0 };
   /** node:http calls it when the consumer of the request body wants more. */
   readonly requestId: number;
   private readonly sink: RequestSink;
+  /** The request's params as sent: the client's address is read from them when asked. */
+  private readonly params: string;
   private headSent = false;
+  private client: { remoteAddress: string | undefined; remotePort: number | undefined } | null = null;
 
-  constructor(
-    sink: RequestSink,
-    requestId: number,
-    encrypted: boolean,
-    remoteAddress: string | undefined,
-    remotePort: number | undefined,
-  ) {
+  constructor(sink: RequestSink, requestId: number, encrypted: boolean, params: string) {
     super();
     this.sink = sink;
     this.requestId = requestId;
     this.encrypted = encrypted;
-    this.remoteAddress = remoteAddress;
-    this.remotePort = remotePort;
+    this.params = params;
+  }
+
+  // The HTTP client's address (REMOTE_ADDR, REMOTE_PORT), not the front's: what req.ip and
+  // loggers want. Read on first use: most requests never ask.
+  private remote(): { remoteAddress: string | undefined; remotePort: number | undefined } {
+    this.client ??= {
+      remoteAddress: valueInText(this.params, 'REMOTE_ADDR'),
+      remotePort: remotePortOf(this.params),
+    };
+    return this.client;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.remote().remoteAddress;
+  }
+
+  set remoteAddress(value: string | undefined) {
+    this.remote().remoteAddress = value;
+  }
+
+  get remotePort(): number | undefined {
+    return this.remote().remotePort;
+  }
+
+  set remotePort(value: number | undefined) {
+    this.remote().remotePort = value;
   }
 
   get localAddress(): string | undefined {

@@ -1,8 +1,8 @@
 import { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { createPairSpans, encodeNameValuePairs, scanPairs } from '../../src/protocol/index.js';
+import { createPairSpans, encodeNameValuePairs, scanPairs, valueInText } from '../../src/protocol/index.js';
 import { httpHeadToCgi } from '../../worker-sdk/cgi-head.js';
-import { buildRequestHead } from '../../worker-sdk/request-head.js';
+import { buildRequestHead, remotePortOf } from '../../worker-sdk/request-head.js';
 
 describe('response head: node:http HTTP head → CGI head', () => {
   it('turns the status line into Status and drops node:http’s own Connection line', () => {
@@ -85,8 +85,6 @@ describe('request head: CGI params → node:http request fields', () => {
       method: 'POST',
       url: '/a?b=1',
       httpVersion: '1.0',
-      remoteAddress: '10.0.0.1',
-      remotePort: 4321,
       https: true,
       contentLength: '2',
     });
@@ -98,6 +96,37 @@ describe('request head: CGI params → node:http request fields', () => {
       'content-length',
       '2',
     ]);
+  });
+
+  it('is not fooled by a later name of the same length and the same chars where it looks', () => {
+    // Each impostor has its name's length, second char and last char: the names are told
+    // apart only by a full compare, and the real pair before it still gives the value.
+    const h = head([
+      ['REQUEST_METHOD', 'PUT'],
+      ['REXXXXXXXXXXXD', 'GET'],
+      ['REQUEST_URI', '/real'],
+      ['REXXXXXXXXI', '/fake'],
+      ['SERVER_PROTOCOL', 'HTTP/1.0'],
+      ['SEXXXXXXXXXXXXL', 'HTTP/2.0'],
+      ['CONTENT_LENGTH', '5'],
+      ['COXXXXXXXXXXXH', ''],
+      ['CONTENT_TYPE', 'text/plain'],
+      ['COXXXXXXXXXE', ''],
+    ]);
+    expect(h).toMatchObject({ method: 'PUT', url: '/real', httpVersion: '1.0', contentLength: '5' });
+    expect(h.headers).toEqual({ 'content-type': 'text/plain', 'content-length': '5' });
+  });
+
+  it('reads the client address from the params only when asked, last value winning', () => {
+    const text = encodeNameValuePairs([
+      ['REMOTE_ADDR', '10.0.0.1'],
+      ['REMOTE_PORT', '4321'],
+      ['REMOTE_ADDR', '10.0.0.2'],
+    ]).toString('latin1');
+    expect(valueInText(text, 'REMOTE_ADDR')).toBe('10.0.0.2');
+    expect(remotePortOf(text)).toBe(4321);
+    expect(valueInText(text, 'REMOTE_USER')).toBeUndefined();
+    expect(remotePortOf(encodeNameValuePairs([['REMOTE_PORT', 'x']]).toString('latin1'))).toBeUndefined();
   });
 
   it('builds the url from SCRIPT_NAME, PATH_INFO and QUERY_STRING without REQUEST_URI; last value wins', () => {
