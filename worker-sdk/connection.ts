@@ -3,9 +3,9 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { readIntoSharedBuffer } from '../src/net/index.js';
 import {
-  createDecoder,
   createPairSpans,
   createParamsDecoder,
+  createRecordReader,
   decodeNameValuePairs,
   encodeEndRequest,
   encodeGetValuesResult,
@@ -30,13 +30,11 @@ import {
   FCGI_STDIN,
   FCGI_STDOUT,
   FCGI_UNKNOWN_ROLE,
-  type FcgiRecord,
   isProtocolError,
   type Params,
   type ParamsDecoder,
   pairsFromText,
   paramsFromPairs,
-  parseBeginRequestBody,
   RESPONSE_END_LENGTH,
   recordRoom,
   recordTypeName,
@@ -166,7 +164,10 @@ export class Connection implements RequestSink {
     this.socket = socket;
     this.context = context;
     this.options = context.options;
-    this.decoder = createDecoder((record) => this.onRecord(record), { fragments: true });
+    this.decoder = createRecordReader(
+      (type, requestId, buf, start, end) => this.onRecord(type, requestId, buf, start, end),
+      { fragments: true },
+    );
     socket.setNoDelay(true);
     this.sharedReads = readIntoSharedBuffer(socket, (length, buffer) => this.onData(buffer, length));
     if (!this.sharedReads) socket.on('data', (chunk: Buffer) => this.onData(chunk, chunk.length));
@@ -245,10 +246,10 @@ export class Connection implements RequestSink {
     this.socket.destroy();
   }
 
-  private onRecord(record: FcgiRecord): void {
-    const { type, requestId, content } = record;
+  // A record's content is bytes start..end of buf, only until this returns.
+  private onRecord(type: number, requestId: number, buf: Buffer, start: number, end: number): void {
     if (type === FCGI_GET_VALUES || type > FCGI_MAXTYPE || type === 0) {
-      this.onManagement(type, requestId, content);
+      this.onManagement(type, requestId, buf.subarray(start, end));
       return;
     }
     if (requestId === FCGI_NULL_REQUEST_ID) throw new Error(`${recordTypeName(type)} with request id 0`);
@@ -256,7 +257,7 @@ export class Connection implements RequestSink {
     switch (type) {
       case FCGI_BEGIN_REQUEST:
         if (request) throw new Error(`FCGI_BEGIN_REQUEST for request ${requestId}, which is in progress`);
-        this.begin(requestId, content);
+        this.begin(requestId, (buf[start]! << 8) | buf[start + 1]!, buf[start + 2]!);
         return;
       case FCGI_ABORT_REQUEST:
         if (request) this.abort(request);
@@ -265,7 +266,7 @@ export class Connection implements RequestSink {
         // Records of an inactive request id are ignored (spec 3.3): it may have ended early.
         if (!request) return;
         if (!request.params) throw new Error(`FCGI_PARAMS for request ${requestId} after its end`);
-        if (content.length > 0) request.params.push(content);
+        if (end > start) request.params.push(buf, start, end);
         else this.paramsComplete(request, request.params.endText(spans));
         return;
       case FCGI_STDIN:
@@ -273,14 +274,14 @@ export class Connection implements RequestSink {
         if (!request || request.role === FCGI_AUTHORIZER) return;
         if (request.params) throw new Error(`FCGI_STDIN for request ${requestId} before its params ended`);
         if (request.stdinDone) throw new Error(`FCGI_STDIN for request ${requestId} after its end`);
-        this.body(request, content);
+        this.body(request, buf, start, end);
         return;
       case FCGI_DATA:
         if (!request) return;
         if (request.role !== FCGI_FILTER) throw new Error(`FCGI_DATA for request ${requestId}, not a filter`);
         if (request.params) throw new Error(`FCGI_DATA for request ${requestId} before its params ended`);
         if (request.data) {
-          if (content.length > 0) request.data.push(this.keep(content));
+          if (end > start) request.data.push(this.keep(buf, start, end));
           else request.data.push(null);
         }
         return;
@@ -312,8 +313,8 @@ export class Connection implements RequestSink {
     this.queue(encodeGetValuesResult(answer));
   }
 
-  private begin(id: number, content: Buffer): void {
-    const { role, flags } = parseBeginRequestBody(content);
+  /** FCGI_BEGIN_REQUEST's body: role and flags. */
+  private begin(id: number, role: number, flags: number): void {
     const keepConn = (flags & FCGI_KEEP_CONN) !== 0;
     if (!this.options.roles.has(role) || (role !== 1 && role !== 2 && role !== 3)) {
       this.endUnstarted(id, FCGI_UNKNOWN_ROLE, keepConn);
@@ -396,8 +397,8 @@ export class Connection implements RequestSink {
     this.context.dispatch(req, res, (err) => this.handlerError(request, err));
   }
 
-  private body(request: Request, content: Buffer): void {
-    if (content.length === 0) {
+  private body(request: Request, buf: Buffer, start: number, end: number): void {
+    if (end === start) {
       request.stdinDone = true;
       if (request.req && !request.rejected) {
         request.req.complete = true;
@@ -406,18 +407,21 @@ export class Connection implements RequestSink {
       return;
     }
     if (request.rejected) return;
-    request.bodyBytes += content.length;
+    request.bodyBytes += end - start;
     if (request.bodyBytes > this.options.maxBodyLength) {
       request.rejected = true;
       this.tooLarge(request);
       return;
     }
-    if (request.req && !request.req.push(this.keep(content))) this.checkReadPressure();
+    if (request.req && !request.req.push(this.keep(buf, start, end))) this.checkReadPressure();
   }
 
   /** Body bytes that outlive this read: a view of the shared read buffer would be overwritten. */
-  private keep(content: Buffer): Buffer {
-    return this.sharedReads ? Buffer.from(content) : content;
+  private keep(buf: Buffer, start: number, end: number): Buffer {
+    if (!this.sharedReads) return buf.subarray(start, end);
+    const copy = Buffer.allocUnsafe(end - start);
+    buf.copy(copy, 0, start, end);
+    return copy;
   }
 
   private tooLarge(request: Request): void {

@@ -25,6 +25,14 @@ export interface FcgiRecord {
   readonly content: Buffer;
 }
 
+/**
+ * Takes each record's content where it lies: bytes start..end of buf, good only during the call
+ * (a view of a pushed chunk, or a buffer the decoder assembled for a record that straddled
+ * chunks). For a reader that takes a record apart at once, as the worker does: no view and no
+ * record object is made for it.
+ */
+export type RecordSink = (type: number, requestId: number, buf: Buffer, start: number, end: number) => void;
+
 export interface DecoderOptions {
   /** Largest contentLength accepted; a larger record is a RECORD_TOO_LARGE error. Default 65535 (all). */
   readonly maxRecordLength?: number;
@@ -83,7 +91,7 @@ function fixedBodyLength(type: number): number {
  * connection, and its methods should not be created again for each.
  */
 class RecordDecoder implements Decoder {
-  private readonly onRecord: (record: FcgiRecord) => void;
+  private readonly sink: RecordSink;
   private readonly maxRecordLength: number;
   private readonly fragments: boolean;
   private header: Buffer | null = null;
@@ -98,8 +106,8 @@ class RecordDecoder implements Decoder {
   private paddingLeft = 0;
   private failure: ProtocolError | null = null;
 
-  constructor(onRecord: (record: FcgiRecord) => void, maxRecordLength: number, fragments: boolean) {
-    this.onRecord = onRecord;
+  constructor(sink: RecordSink, maxRecordLength: number, fragments: boolean) {
+    this.sink = sink;
     this.maxRecordLength = maxRecordLength;
     this.fragments = fragments;
   }
@@ -144,8 +152,8 @@ class RecordDecoder implements Decoder {
     }
   }
 
-  private emit(content: Buffer): void {
-    this.onRecord({ type: this.type, requestId: this.requestId, content });
+  private emit(buf: Buffer, start: number, end: number): void {
+    this.sink(this.type, this.requestId, buf, start, end);
   }
 
   push(input: Uint8Array, length = input.length): void {
@@ -174,14 +182,14 @@ class RecordDecoder implements Decoder {
         }
         const contentLength = this.contentLength;
         if (end - pos >= contentLength) {
-          // Fast path: the whole body is in this chunk, hand out a view of it.
-          const content = contentLength === 0 ? EMPTY : chunk.subarray(pos, pos + contentLength);
+          // Fast path: the whole body is in this chunk, handed out where it lies.
+          const start = pos;
           pos += contentLength;
           const skip = Math.min(this.paddingLength, end - pos);
           pos += skip;
           this.paddingLeft = this.paddingLength - skip;
           this.state = this.paddingLeft > 0 ? PADDING : HEADER;
-          this.emit(content);
+          this.emit(chunk, start, start + contentLength);
           continue;
         }
         if (this.fragments && isStreamType(this.type)) {
@@ -195,7 +203,7 @@ class RecordDecoder implements Decoder {
       }
       if (this.state === FRAGMENT) {
         const n = Math.min(this.contentLength - this.bodyFill, end - pos);
-        const piece = chunk.subarray(pos, pos + n);
+        const start = pos;
         this.bodyFill += n;
         pos += n;
         if (this.bodyFill === this.contentLength) {
@@ -203,7 +211,7 @@ class RecordDecoder implements Decoder {
           this.paddingLeft = this.paddingLength;
           this.state = this.paddingLeft > 0 ? PADDING : HEADER;
         }
-        this.emit(piece);
+        this.emit(chunk, start, pos);
         continue;
       }
       if (this.state === BODY) {
@@ -217,7 +225,7 @@ class RecordDecoder implements Decoder {
         this.bodyFill = 0;
         this.paddingLeft = this.paddingLength;
         this.state = this.paddingLeft > 0 ? PADDING : HEADER;
-        this.emit(content);
+        this.emit(content, 0, content.length);
         continue;
       }
       // PADDING
@@ -237,11 +245,25 @@ class RecordDecoder implements Decoder {
   }
 }
 
-export function createDecoder(onRecord: (record: FcgiRecord) => void, options: DecoderOptions = {}): Decoder {
+/** A decoder that hands each record to `sink` where it lies, without making a record of it. */
+export function createRecordReader(sink: RecordSink, options: DecoderOptions = {}): Decoder {
   return new RecordDecoder(
-    onRecord,
+    sink,
     options.maxRecordLength ?? FCGI_MAX_CONTENT_LENGTH,
     options.fragments ?? false,
+  );
+}
+
+export function createDecoder(onRecord: (record: FcgiRecord) => void, options: DecoderOptions = {}): Decoder {
+  return createRecordReader(
+    (type, requestId, buf, start, end) =>
+      onRecord({
+        type,
+        requestId,
+        // A buffer the decoder assembled is handed out whole; it never reuses one.
+        content: start === end ? EMPTY : start === 0 && end === buf.length ? buf : buf.subarray(start, end),
+      }),
+    options,
   );
 }
 

@@ -20,8 +20,8 @@ export interface ParamsDecoderOptions {
 export type ParamPairs = string[];
 
 export interface ParamsDecoder {
-  /** Content of one PARAMS record; a pair may continue in the next. */
-  push(content: Uint8Array): void;
+  /** Content of one PARAMS record (bytes start..end of it); a pair may continue in the next. */
+  push(content: Uint8Array, start?: number, end?: number): void;
   /** The empty record that ends the stream arrived: returns the pairs, or throws NAME_VALUE_OVERRUN. */
   end(): Params;
   /** The same end, the pairs as a flat list in the order sent. */
@@ -177,9 +177,9 @@ class PairsDecoder implements ParamsDecoder {
     this.limit = limit;
   }
 
-  push(input: Uint8Array): void {
-    if (input.length === 0) return;
-    this.total += input.length;
+  push(input: Uint8Array, start = 0, end = input.length): void {
+    if (end <= start) return;
+    this.total += end - start;
     if (this.total > this.limit) {
       throw new ProtocolError('PARAMS_TOO_LARGE', `params total over the limit of ${this.limit} bytes`);
     }
@@ -188,7 +188,7 @@ class PairsDecoder implements ParamsDecoder {
       : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     // A pair may straddle records: the stream is read whole, at its end. The text is a copy, so
     // it pins no chunk of the connection.
-    const text = (content as FastBuffer).latin1Slice(0, content.length);
+    const text = (content as FastBuffer).latin1Slice(start, end);
     this.text = this.text === '' ? text : this.text + text;
   }
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createDecoder,
   createParamsDecoder,
+  createRecordReader,
   decodeNameValuePairs,
   encodeBeginRequest,
   encodeEndRequest,
@@ -482,6 +483,49 @@ describe('fragments mode', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('record reader', () => {
+  it('hands out each record where it lies: in the pushed chunk when whole, else in a buffer of its own', () => {
+    const params = encodeRecord(FCGI_PARAMS, 1, Buffer.from('abc'));
+    const bytes = Buffer.concat([encodeBeginRequest(1, FCGI_RESPONDER, FCGI_KEEP_CONN), params]);
+    const seen: [number, number, boolean, string][] = [];
+    const reader = createRecordReader((type, requestId, buf, start, end) =>
+      seen.push([type, requestId, buf === bytes, buf.subarray(start, end).toString('hex')]),
+    );
+    reader.push(bytes);
+    // The same PARAMS record split over two pushes: assembled, not a view of either.
+    reader.push(params.subarray(0, 10));
+    reader.push(params.subarray(10));
+    reader.end();
+    expect(seen).toEqual([
+      [FCGI_BEGIN_REQUEST, 1, true, '0001010000000000'],
+      [FCGI_PARAMS, 1, true, Buffer.from('abc').toString('hex')],
+      [FCGI_PARAMS, 1, false, Buffer.from('abc').toString('hex')],
+    ]);
+  });
+
+  it('gives the same records as the decoder for any chunking', () => {
+    fc.assert(
+      fc.property(
+        fc.array(streamRecord, { maxLength: 8 }),
+        fc.integer({ min: 1, max: 50 }),
+        (records, chunk) => {
+          const bytes = Buffer.concat(records.map((r) => encodeRecord(r.type, r.requestId, r.content)));
+          const fromReader: [number, number, string][] = [];
+          const reader = createRecordReader((type, requestId, buf, start, end) =>
+            fromReader.push([type, requestId, buf.subarray(start, end).toString('hex')]),
+          );
+          for (let at = 0; at < bytes.length; at += chunk) reader.push(bytes.subarray(at, at + chunk));
+          reader.end();
+          expect(fromReader).toEqual(
+            decodeAll(bytes, [chunk]).map((r) => [r.type, r.requestId, r.content.toString('hex')]),
+          );
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });
