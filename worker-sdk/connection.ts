@@ -43,6 +43,7 @@ import {
   writeResponseEnd,
   writeTextRecord,
 } from '../src/protocol/index.js';
+import { cgiResponse } from './cgi-head.js';
 import type { ResolvedOptions } from './options.js';
 import { buildRequestHead } from './request-head.js';
 import { type RequestSink, RequestSocket } from './request-socket.js';
@@ -374,10 +375,8 @@ export class Connection implements RequestSink {
     extras.data = data;
     request.data = data;
     const res = new ServerResponse(req);
-    // node:http's HTTP framing is not ours: no chunking, no Date or Connection of its own.
-    res.useChunkedEncodingByDefault = false;
-    res.sendDate = false;
-    res.shouldKeepAlive = false;
+    // node:http's HTTP framing is not ours.
+    cgiResponse(res);
     res.assignSocket(socket as unknown as Socket);
     res.on('finish', onResponseFinish);
     request.socket = socket;

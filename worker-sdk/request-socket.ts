@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { valueInText } from '../src/protocol/index.js';
-import { httpHeadToCgi } from './cgi-head.js';
+import { httpHeadToCgi, NODE_WRITES_CGI_HEADS } from './cgi-head.js';
 import { remotePortOf } from './request-head.js';
 
 /** What a request's socket needs from its connection. */
@@ -106,7 +106,8 @@ export class RequestSocket extends EventEmitter {
     }
     if (!this.headSent) {
       this.headSent = true;
-      data = this.convertHead(data);
+      // Where node:http builds the head as CGI (cgiResponse), it is sent as it is.
+      if (!NODE_WRITES_CGI_HEADS) data = this.convertHead(data);
     }
     const ok = data.length === 0 ? true : this.sink.stdout(this.requestId, data, encoding ?? undefined);
     // Accepted into the connection's queue: the write is done as far as the response goes.
@@ -114,7 +115,7 @@ export class RequestSocket extends EventEmitter {
     return ok;
   }
 
-  // The first write begins with node:http's HTTP head (res._header), alone or with body text.
+  // Elsewhere, the first write begins with node:http's HTTP head (res._header), alone or with body text.
   private convertHead(data: string | Uint8Array): string | Uint8Array {
     const res = this._httpMessage as
       | (ServerResponse & { _header: string | null; _contentLength?: number; _hasBody?: boolean })

@@ -1,8 +1,10 @@
-import { ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createPairSpans, encodeNameValuePairs, scanPairs, valueInText } from '../../src/protocol/index.js';
-import { httpHeadToCgi } from '../../worker-sdk/cgi-head.js';
+import { cgiResponse, httpHeadToCgi, NODE_WRITES_CGI_HEADS } from '../../worker-sdk/cgi-head.js';
 import { buildRequestHead, remotePortOf } from '../../worker-sdk/request-head.js';
+import { type RequestSink, RequestSocket } from '../../worker-sdk/request-socket.js';
 
 describe('response head: node:http HTTP head → CGI head', () => {
   it('turns the status line into Status and drops node:http’s own Connection line', () => {
@@ -51,6 +53,91 @@ describe('response head: node:http HTTP head → CGI head', () => {
     expect(head).toMatch(/Connection: close\r\n\r\n$/);
     expect(httpHeadToCgi(head, 5)).toBe(
       'Status: 201 Made\r\nContent-Type: text/html\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\n\r\n',
+    );
+  });
+});
+
+describe('response head: node:http builds it as CGI (cgiResponse)', () => {
+  // What a response sends through its request's socket, as one string.
+  const sent = (method: string, respond: (res: ServerResponse) => void): string => {
+    const out: string[] = [];
+    const sink: RequestSink = {
+      stdout: (_id, data) => {
+        out.push(typeof data === 'string' ? data : Buffer.from(data).toString('latin1'));
+        return true;
+      },
+      wantsBody() {},
+      release() {},
+      remoteAddress: undefined,
+      remotePort: undefined,
+      localAddress: undefined,
+      localPort: undefined,
+    };
+    const socket = new RequestSocket(sink, 1, false, '');
+    const req = new IncomingMessage(socket as unknown as Socket);
+    req.method = method;
+    const res = new ServerResponse(req);
+    cgiResponse(res);
+    res.assignSocket(socket as unknown as Socket);
+    respond(res);
+    return out.join('');
+  };
+
+  it('is what this Node does (else heads are converted as they are written)', () => {
+    expect(NODE_WRITES_CGI_HEADS).toBe(true);
+  });
+
+  it('gives the status as Status and the length node:http knows, with no Connection or Date', () => {
+    expect(
+      sent('GET', (res) => {
+        res.setHeader('Content-Type', 'text/plain');
+        res.end('Hello');
+      }),
+    ).toBe('Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nHello');
+    // Bytes: their length as bytes. A head written before the body has no length to give.
+    expect(sent('GET', (res) => res.end(Buffer.from('é')))).toBe(
+      'Status: 200 OK\r\nContent-Length: 2\r\n\r\n\u00c3\u00a9',
+    );
+    expect(sent('GET', (res) => res.writeHead(404, 'Gone', { 'X-A': '1' }).end('x'))).toBe(
+      'Status: 404 Gone\r\nX-A: 1\r\n\r\nx',
+    );
+  });
+
+  it('frames a streamed body in no way at all: CGI ends it with the stream', () => {
+    expect(
+      sent('GET', (res) => {
+        res.write('a');
+        res.end('b');
+      }),
+    ).toBe('Status: 200 OK\r\n\r\nab');
+  });
+
+  it('drops hop-by-hop headers the application set, and does not chunk for its Transfer-Encoding', () => {
+    expect(
+      sent('GET', (res) => {
+        res.writeHead(200, {
+          Connection: 'close',
+          'Transfer-Encoding': 'chunked',
+          'Keep-Alive': 'x',
+          'X-B': '2',
+        });
+        res.write('abc');
+        res.end();
+      }),
+    ).toBe('Status: 200 OK\r\nX-B: 2\r\n\r\nabc');
+    expect(
+      sent('GET', (res) => {
+        res.setHeader('keep-alive', 'timeout=5');
+        res.end('x');
+      }),
+    ).toBe('Status: 200 OK\r\nContent-Length: 1\r\n\r\nx');
+  });
+
+  it('gives no length for HEAD, 204 and 304', () => {
+    expect(sent('HEAD', (res) => res.end('xyz'))).toBe('Status: 200 OK\r\n\r\n');
+    expect(sent('GET', (res) => res.writeHead(204).end())).toBe('Status: 204 No Content\r\n\r\n');
+    expect(sent('GET', (res) => res.writeHead(304, 'Not Modified').end())).toBe(
+      'Status: 304 Not Modified\r\n\r\n',
     );
   });
 });
