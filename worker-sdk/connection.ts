@@ -45,7 +45,7 @@ import {
 } from '../src/protocol/index.js';
 import { cgiResponse } from './cgi-head.js';
 import type { ResolvedOptions } from './options.js';
-import { buildRequestHead } from './request-head.js';
+import { buildRequestHead, setRawHeaders } from './request-head.js';
 import { type RequestSink, RequestSocket } from './request-socket.js';
 
 /** What FastCGI adds to a node:http request: own properties, so they survive Express's prototype swap. */
@@ -365,8 +365,7 @@ export class Connection implements RequestSink {
     req.httpVersion = head.httpVersion;
     req.httpVersionMajor = head.httpVersionMajor;
     req.httpVersionMinor = head.httpVersionMinor;
-    req.rawHeaders = head.rawHeaders;
-    req.headers = head.headers;
+    setRawHeaders(req, head.rawHeaders);
     attachParams(req, text);
     const extras = req as unknown as { requestId: number; role: string; data: Readable | null };
     extras.requestId = request.id;

@@ -14,22 +14,25 @@ export interface FetchInfo {
 export type FetchHandler = (request: Request, info: FetchInfo) => Response | Promise<Response>;
 
 function toRequest(req: FcgiIncomingMessage, signal: AbortSignal): Request {
-  const host = req.headers.host || req.fcgiParams.SERVER_NAME || 'localhost';
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  // The host from the raw headers: reading req.headers would have node:http build it first.
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i] === 'host') host = raw[i + 1];
+    try {
+      headers.append(raw[i]!, raw[i + 1]!);
+    } catch {
+      // a header value fetch refuses (control chars): leave it out rather than fail the request
+    }
+  }
+  host ||= req.fcgiParams.SERVER_NAME || 'localhost';
   const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   let url: URL;
   try {
     url = new URL(req.url ?? '/', `${scheme}://${host}`);
   } catch {
     url = new URL(req.url ?? '/', `${scheme}://localhost`);
-  }
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    try {
-      headers.append(raw[i]!, raw[i + 1]!);
-    } catch {
-      // a header value fetch refuses (control chars): leave it out rather than fail the request
-    }
   }
   const method = req.method ?? 'GET';
   const body =

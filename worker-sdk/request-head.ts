@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { type PairSpans, valueInText } from '../src/protocol/index.js';
 
 /** What node:http's IncomingMessage needs, read off the CGI params (RFC 3875 names). */
@@ -7,26 +8,43 @@ export interface RequestHead {
   readonly httpVersion: string;
   readonly httpVersionMajor: number;
   readonly httpVersionMinor: number;
-  /** [name, value, name, value, …] as node:http keeps them; names lower-case. */
+  /**
+   * [name, value, name, value, …] as node:http keeps them; names lower-case, each once (a name
+   * sent twice keeps its last value). node:http makes req.headers of them when it is first read.
+   */
   readonly rawHeaders: string[];
-  /** The same, as node:http's headers object. */
-  readonly headers: Record<string, string>;
   /** CONTENT_LENGTH as sent ('' or absent when there is no body). */
   readonly contentLength: string | undefined;
   readonly https: boolean;
 }
 
 // HTTP_ACCEPT_LANGUAGE → accept-language, remembered: a front sends the same few headers again
-// and again, and a lookup costs less than lower-casing.
-const headerNames = new Map<string, string>();
+// and again. They are kept by the param's length, and a name is found by two of its chars and
+// one compare: cutting it out to look it up by hash cost more than the rest of the header.
+// `seen` is the last head that had it: a header sent twice is found without a search.
+interface HeaderName {
+  readonly param: string;
+  readonly header: string;
+  seen: number;
+}
+const headerNames: HeaderName[][] = [];
 const HEADER_NAMES_KEPT = 512;
+let headerNamesKept = 0;
+/** Heads built so far, for HeaderName.seen. */
+let heads = 0;
 
-function headerName(param: string): string {
-  let name = headerNames.get(param);
-  if (name === undefined) {
-    name = param.slice(5).toLowerCase().replaceAll('_', '-');
-    if (headerNames.size < HEADER_NAMES_KEPT) headerNames.set(param, name);
+function headerName(text: string, at: number, length: number): HeaderName | string {
+  const sameLength = headerNames[length];
+  if (sameLength !== undefined) {
+    for (const name of sameLength) if (nameIs(text, at, length, name.param)) return name;
   }
+  const param = text.substring(at, at + length);
+  const header = param.slice(5).toLowerCase().replaceAll('_', '-');
+  if (headerNamesKept >= HEADER_NAMES_KEPT) return header;
+  headerNamesKept++;
+  const name = { param, header, seen: 0 };
+  if (sameLength) sameLength.push(name);
+  else headerNames[length] = [name];
   return name;
 }
 
@@ -72,7 +90,7 @@ function pairValue(text: string, spans: PairSpans, i: number, name: string): str
  */
 export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
   const rawHeaders: string[] = [];
-  const headers: Record<string, string> = {};
+  const head = ++heads;
   // Where the last pair that looks like each name is in spans.at; -1: none.
   let method = -1;
   let requestUri = -1;
@@ -104,12 +122,18 @@ export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
             nameIs(text, nameAt, length, 'HTTP_CONTENT_LENGTH')
           )
             continue;
-          const header = headerName(text.substring(nameAt, valueAt));
-          const value = text.substring(valueAt, at[i + 2]!);
-          // The same param twice: the last value wins, in both views.
-          if (Object.hasOwn(headers, header)) dropHeader(rawHeaders, header);
-          rawHeaders.push(header, value);
-          headers[header] = value;
+          const name = headerName(text, nameAt, length);
+          let header: string;
+          // The same param twice: the last value wins.
+          if (typeof name === 'string') {
+            header = name;
+            dropHeader(rawHeaders, header);
+          } else {
+            header = name.header;
+            if (name.seen === head) dropHeader(rawHeaders, header);
+            name.seen = head;
+          }
+          rawHeaders.push(header, text.substring(valueAt, at[i + 2]!));
         } else if (looksLike(text, nameAt, length, 'HTTPS')) https = i;
         continue;
       case 82: // R
@@ -134,15 +158,9 @@ export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
   }
   // CGI moves these two out of HTTP_*.
   const type = pairValue(text, spans, contentType, 'CONTENT_TYPE');
-  if (type) {
-    rawHeaders.push('content-type', type);
-    headers['content-type'] = type;
-  }
+  if (type) rawHeaders.push('content-type', type);
   const bodyLength = pairValue(text, spans, contentLength, 'CONTENT_LENGTH');
-  if (bodyLength) {
-    rawHeaders.push('content-length', bodyLength);
-    headers['content-length'] = bodyLength;
-  }
+  if (bodyLength) rawHeaders.push('content-length', bodyLength);
 
   let url = pairValue(text, spans, requestUri, 'REQUEST_URI');
   if (!url) {
@@ -170,7 +188,6 @@ export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
     httpVersionMajor: major,
     httpVersionMinor: minor,
     rawHeaders,
-    headers,
     contentLength: bodyLength,
     https: secure !== undefined && secure !== '' && secure.toLowerCase() !== 'off',
   };
@@ -181,4 +198,17 @@ export function remotePortOf(text: string): number | undefined {
   const value = valueInText(text, 'REMOTE_PORT');
   const port = value ? Number(value) : Number.NaN;
   return Number.isInteger(port) ? port : undefined;
+}
+
+// node:http makes req.headers of the raw headers when it is first read, as it does for its own
+// requests: most handlers of a hello world never read it. (Done here where a Node lacks it.)
+export function setRawHeaders(req: IncomingMessage, rawHeaders: string[]): void {
+  const lines = req as IncomingMessage & { _addHeaderLines?: (headers: string[], n: number) => void };
+  if (typeof lines._addHeaderLines === 'function') lines._addHeaderLines(rawHeaders, rawHeaders.length);
+  else {
+    req.rawHeaders = rawHeaders;
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < rawHeaders.length; i += 2) headers[rawHeaders[i]!] = rawHeaders[i + 1]!;
+    req.headers = headers;
+  }
 }

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createPairSpans, encodeNameValuePairs, scanPairs, valueInText } from '../../src/protocol/index.js';
 import { cgiResponse, httpHeadToCgi, NODE_WRITES_CGI_HEADS } from '../../worker-sdk/cgi-head.js';
-import { buildRequestHead, remotePortOf } from '../../worker-sdk/request-head.js';
+import { buildRequestHead, remotePortOf, setRawHeaders } from '../../worker-sdk/request-head.js';
 import { type RequestSink, RequestSocket } from '../../worker-sdk/request-socket.js';
 
 describe('response head: node:http HTTP head → CGI head', () => {
@@ -201,7 +201,7 @@ describe('request head: CGI params → node:http request fields', () => {
       ['COXXXXXXXXXE', ''],
     ]);
     expect(h).toMatchObject({ method: 'PUT', url: '/real', httpVersion: '1.0', contentLength: '5' });
-    expect(h.headers).toEqual({ 'content-type': 'text/plain', 'content-length': '5' });
+    expect(h.rawHeaders).toEqual(['content-type', 'text/plain', 'content-length', '5']);
   });
 
   it('reads the client address from the params only when asked, last value winning', () => {
@@ -226,7 +226,43 @@ describe('request head: CGI params → node:http request fields', () => {
     ]);
     expect(h.url).toBe('/app/x?q=1');
     expect(h.method).toBe('GET');
-    expect(h.headers).toEqual({ 'x-a': '2' });
     expect(h.rawHeaders).toEqual(['x-a', '2']);
+  });
+
+  it('keeps the last value of a header sent more than once, apart or not, as it does in the next request', () => {
+    const pairs: [string, string][] = [
+      ['HTTP_X_A', '1'],
+      ['HTTP_X_B', 'b'],
+      ['HTTP_X_A', '2'],
+      ['HTTP_X_A', '3'],
+    ];
+    // Twice: the second head must not take the first head's names for its own repeats.
+    for (let i = 0; i < 2; i++) expect(head(pairs).rawHeaders).toEqual(['x-b', 'b', 'x-a', '3']);
+    expect(head([['HTTP_X_A', '4']]).rawHeaders).toEqual(['x-a', '4']);
+  });
+
+  it('reads headers past the names it remembers the same way', () => {
+    // More distinct names than are remembered: later ones are read without the memory.
+    const many: [string, string][] = [];
+    for (let i = 0; i < 600; i++) many.push([`HTTP_X_MANY_${i}`, String(i)]);
+    head(many);
+    const h = head([
+      ['HTTP_X_NEW_ONE', '1'],
+      ['HTTP_X_OTHER', 'o'],
+      ['HTTP_X_NEW_ONE', '2'],
+    ]);
+    expect(h.rawHeaders).toEqual(['x-other', 'o', 'x-new-one', '2']);
+  });
+
+  it('gives node:http the raw headers, from which it makes req.headers when read', () => {
+    const req = new IncomingMessage(null as unknown as Socket);
+    const raw = head([
+      ['HTTP_HOST', 'example.com'],
+      ['HTTP_X_A', '1'],
+      ['CONTENT_TYPE', 'text/plain'],
+    ]).rawHeaders;
+    setRawHeaders(req, raw);
+    expect(req.rawHeaders).toEqual(['host', 'example.com', 'x-a', '1', 'content-type', 'text/plain']);
+    expect(req.headers).toEqual({ host: 'example.com', 'x-a': '1', 'content-type': 'text/plain' });
   });
 });
