@@ -19,6 +19,7 @@ import {
   parseUnknownTypeBody,
 } from '../../src/protocol/index.js';
 import {
+  createFetchListener,
   createServer,
   type FcgiServer,
   type RequestListener,
@@ -204,6 +205,66 @@ describe('worker: responder', () => {
     const response = await responseOf(conn, 1);
     expect(response.protocolStatus).toBe(FCGI_REQUEST_COMPLETE);
     expect(events).toBe('aborted close(finished=false)');
+    conn.close();
+  });
+});
+
+describe('worker: a fetch handler’s request.signal', () => {
+  // The handler waits on its request's signal; `read` says when it first reads it.
+  async function signalled(read: 'before' | 'after'): Promise<{ port: number; aborted: Promise<string> }> {
+    let done: (why: string) => void = () => {};
+    const aborted = new Promise<string>((resolve) => {
+      done = resolve;
+    });
+    const { port } = await serve(
+      createFetchListener(async (request) => {
+        if (read === 'after') await new Promise((r) => setTimeout(r, 150));
+        const signal = request.signal;
+        if (signal.aborted) done('aborted already');
+        else signal.addEventListener('abort', () => done('abort event'));
+        await new Promise((r) => setTimeout(r, 2000));
+        return new Response('late');
+      }),
+    );
+    // Not aborted within 3 s: fail then, not at the test's timeout.
+    const late = new Promise<string>((resolve) => setTimeout(resolve, 3000, 'no abort').unref());
+    return { port, aborted: Promise.race([aborted, late]) };
+  }
+
+  it('aborts on ABORT_REQUEST, read before it or after it', async () => {
+    for (const read of ['before', 'after'] as const) {
+      const { port, aborted } = await signalled(read);
+      const conn = await rawConnect({ port });
+      conn.send(...requestRecords(1, GET('/long'), { keepConn: true }));
+      await new Promise((r) => setTimeout(r, 50));
+      conn.send(encodeAbortRequest(1));
+      expect(await aborted).toBe(read === 'before' ? 'abort event' : 'aborted already');
+      expect((await responseOf(conn, 1)).protocolStatus).toBe(FCGI_REQUEST_COMPLETE);
+      conn.close();
+    }
+  });
+
+  it('aborts when the connection drops', async () => {
+    const { port, aborted } = await signalled('before');
+    const conn = await rawConnect({ port });
+    conn.send(...requestRecords(1, GET('/long'), { keepConn: true }));
+    await new Promise((r) => setTimeout(r, 50));
+    conn.close();
+    expect(await aborted).toBe('abort event');
+  });
+
+  it('is a Request’s, and not aborted while the request runs', async () => {
+    let seen = '';
+    const { port } = await serve(
+      createFetchListener((request) => {
+        seen = `${request instanceof Request} ${request.signal instanceof AbortSignal} ${request.signal.aborted}`;
+        return new Response('ok');
+      }),
+    );
+    const conn = await rawConnect({ port });
+    conn.send(...requestRecords(1, GET('/')));
+    expect((await responseOf(conn, 1)).stdout).toMatch(/ok$/);
+    expect(seen).toBe('true true false');
     conn.close();
   });
 });
