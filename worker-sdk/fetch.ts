@@ -48,6 +48,9 @@ Object.defineProperty(FastCgiRequest.prototype, 'signal', {
   configurable: true,
 });
 
+/** A host (and port) that cannot change where a path joined to it begins. */
+const PLAIN_HOST = /^[\w.:[\]-]+$/;
+
 function toRequest(req: FcgiIncomingMessage): FastCgiRequest {
   const headers = new Headers();
   const raw = req.rawHeaders;
@@ -63,11 +66,17 @@ function toRequest(req: FcgiIncomingMessage): FastCgiRequest {
   }
   host ||= req.fcgiParams.SERVER_NAME || 'localhost';
   const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-  let url: URL;
-  try {
-    url = new URL(req.url ?? '/', `${scheme}://${host}`);
-  } catch {
-    url = new URL(req.url ?? '/', `${scheme}://localhost`);
+  // The usual path and host join as text, for the Request to parse once (a URL object it would
+  // turn back into text and parse again); anything else is resolved as a URL first.
+  const path = req.url ?? '/';
+  let url: string;
+  if (path.startsWith('/') && PLAIN_HOST.test(host)) url = `${scheme}://${host}${path}`;
+  else {
+    try {
+      url = new URL(path, `${scheme}://${host}`).href;
+    } catch {
+      url = new URL(path, `${scheme}://localhost`).href;
+    }
   }
   const method = req.method ?? 'GET';
   const body =

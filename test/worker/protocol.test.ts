@@ -253,6 +253,36 @@ describe('worker: a fetch handler’s request.signal', () => {
     expect(await aborted).toBe('abort event');
   });
 
+  it('has the url of the path and host sent, whatever the host holds', async () => {
+    const urls: string[] = [];
+    const { port } = await serve(
+      createFetchListener((request) => {
+        urls.push(request.url);
+        return new Response('ok');
+      }),
+    );
+    const cases: [string, string][] = [
+      ['example.test:8080', '/a/b?c=1#x'],
+      ['[::1]:80', '/v6'],
+      ['x?y', '/q'],
+      ['evil/x', '/p'],
+      ['exa mple', '/bad-host'],
+    ];
+    const conn = await rawConnect({ port });
+    for (const [i, [host, uri]] of cases.entries()) {
+      conn.send(...requestRecords(i + 1, GET(uri, { HTTP_HOST: host }), { keepConn: true }));
+      await responseOf(conn, i + 1);
+    }
+    conn.close();
+    expect(urls).toEqual([
+      'http://example.test:8080/a/b?c=1#x',
+      'http://[::1]/v6',
+      'http://x/q',
+      'http://evil/p',
+      'http://localhost/bad-host',
+    ]);
+  });
+
   it('is a Request’s, and not aborted while the request runs', async () => {
     let seen = '';
     const { port } = await serve(
