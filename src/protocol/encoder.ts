@@ -11,6 +11,7 @@ import {
   FCGI_UNKNOWN_TYPE,
   FCGI_VERSION_1,
 } from './constants.js';
+import type { FastBuffer } from './fast-buffer.js';
 import { encodeNameValuePairs, type PairsInput } from './name-value.js';
 
 /**
@@ -133,7 +134,15 @@ export function writeTextRecord(
   text: string,
   encoding: BufferEncoding = 'utf8',
 ): number {
-  const length = target.write(text, at + FCGI_HEADER_LEN, encoding);
+  // The two encodings node:http writes in, straight to their fast paths (write() first works
+  // out its arguments and the encoding's name on every call).
+  const fast = target as FastBuffer;
+  const length =
+    encoding === 'utf8'
+      ? fast.utf8Write(text, at + FCGI_HEADER_LEN)
+      : encoding === 'latin1'
+        ? fast.latin1Write(text, at + FCGI_HEADER_LEN)
+        : target.write(text, at + FCGI_HEADER_LEN, encoding);
   return frameRecord(target, at, type, requestId, length);
 }
 

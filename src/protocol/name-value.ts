@@ -1,4 +1,5 @@
 import { ProtocolError } from './errors.js';
+import type { FastBuffer } from './fast-buffer.js';
 
 /**
  * FastCGI name-value pairs (spec section 3.4). Names and values are byte strings: they are
@@ -69,13 +70,6 @@ export function pairsFromText(text: string, limit: number, spans: PairSpans = cr
     pairs[2 * i + 1] = text.substring(at[3 * i + 1]!, at[3 * i + 2]!);
   }
   return pairs;
-}
-
-// Node's Buffer has these one-encoding fast paths at run time; @types/node does not declare them.
-interface FastBuffer extends Buffer {
-  latin1Slice(start: number, end: number): string;
-  latin1Write(s: string, at: number): number;
-  utf8Write(s: string, at: number): number;
 }
 
 // A stream is read as one latin1 string of its bytes (char code = byte): one call into C++ per
