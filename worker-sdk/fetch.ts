@@ -18,35 +18,42 @@ export type FetchHandler = (request: Request, info: FetchInfo) => Response | Pro
  * front aborts the request or the connection drops. Handing undici's Request a signal to follow
  * costs a WeakRef and a FinalizationRegistry entry per request, and the garbage collection
  * they bring was most of a fetch handler's cost: 42-50 µs per request with it, 28-29 without,
- * in-process.
+ * in-process. The class is made on first use, not at load: extending the global Request loads
+ * undici, 9 MiB that a createServer worker never needs.
  */
-class FastCgiRequest extends Request {
-  #controller: AbortController | undefined;
-  #aborted = false;
+function makeRequestClass() {
+  class FastCgiRequest extends Request {
+    #controller: AbortController | undefined;
+    #aborted = false;
 
-  /** The front aborted the request or the connection dropped. */
-  static abort(request: FastCgiRequest): void {
-    request.#aborted = true;
-    request.#controller?.abort();
-  }
-
-  static signalOf(request: FastCgiRequest): AbortSignal {
-    if (!request.#controller) {
-      request.#controller = new AbortController();
-      if (request.#aborted) request.#controller.abort();
+    /** The front aborted the request or the connection dropped. */
+    static abort(request: FastCgiRequest): void {
+      request.#aborted = true;
+      request.#controller?.abort();
     }
-    return request.#controller.signal;
+
+    static signalOf(request: FastCgiRequest): AbortSignal {
+      if (!request.#controller) {
+        request.#controller = new AbortController();
+        if (request.#aborted) request.#controller.abort();
+      }
+      return request.#controller.signal;
+    }
   }
+  // Request declares signal as a property, which a subclass may not redeclare as an accessor.
+  Object.defineProperty(FastCgiRequest.prototype, 'signal', {
+    get(this: FastCgiRequest) {
+      return FastCgiRequest.signalOf(this);
+    },
+    enumerable: true,
+    configurable: true,
+  });
+  return FastCgiRequest;
 }
 
-// Request declares signal as a property, which a subclass may not redeclare as an accessor.
-Object.defineProperty(FastCgiRequest.prototype, 'signal', {
-  get(this: FastCgiRequest) {
-    return FastCgiRequest.signalOf(this);
-  },
-  enumerable: true,
-  configurable: true,
-});
+type FastCgiRequestClass = ReturnType<typeof makeRequestClass>;
+type FastCgiRequest = InstanceType<FastCgiRequestClass>;
+let requestClass: FastCgiRequestClass | null = null;
 
 /** A host (and port) that cannot change where a path joined to it begins. */
 const PLAIN_HOST = /^[\w.:[\]-]+$/;
@@ -81,7 +88,8 @@ function toRequest(req: FcgiIncomingMessage): FastCgiRequest {
   const method = req.method ?? 'GET';
   const body =
     method === 'GET' || method === 'HEAD' ? null : (Readable.toWeb(req) as ReadableStream<Uint8Array>);
-  return new FastCgiRequest(url, { method, headers, body, duplex: 'half' } as RequestInit);
+  requestClass ??= makeRequestClass();
+  return new requestClass(url, { method, headers, body, duplex: 'half' } as RequestInit);
 }
 
 function waitDrain(res: ServerResponse): Promise<void> {
@@ -99,9 +107,12 @@ function waitDrain(res: ServerResponse): Promise<void> {
 // undici's Response keeps the string or bytes it was made from: such a body is written at once,
 // without a reader and the promises of its reads (most of what a fetch handler's response cost).
 // Found by value, as node:http's symbols are; a Response without it takes the stream's way.
-const kState = Object.getOwnPropertySymbols(new Response('')).find((s) => s.description === 'state');
+// Looked up on the first response, not at load: the global Response loads undici, several MiB
+// that a createServer worker never needs.
+let kState: symbol | undefined | null = null;
 
 function bodySource(response: Response): string | Uint8Array | null {
+  if (kState === null) kState = Object.getOwnPropertySymbols(response).find((s) => s.description === 'state');
   if (!kState || response.bodyUsed) return null;
   const state = (response as unknown as Record<symbol, { body?: { source?: unknown } | null } | undefined>)[
     kState
@@ -161,7 +172,7 @@ async function sendResponse(response: Response, res: ServerResponse, head: boole
 export function createFetchListener(handler: FetchHandler): RequestListener {
   return async (req, res) => {
     const request = toRequest(req);
-    const abort = () => FastCgiRequest.abort(request);
+    const abort = () => requestClass?.abort(request);
     req.once('aborted', abort);
     res.once('close', () => {
       if (!res.writableFinished) abort();
