@@ -62,7 +62,12 @@ function nullSocket(onWrite: () => void): Duplex {
 
 /** Feeds `count` requests one after another; each waits for its response's write. */
 async function drive(feed: () => void, hook: (done: () => void) => void, count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => (hook(resolve), feed()));
+  for (let i = 0; i < count; i++) {
+    await new Promise<void>((resolve) => {
+      hook(resolve);
+      feed();
+    });
+  }
 }
 
 async function child(kind: Kind, count: number): Promise<number> {
