@@ -108,10 +108,14 @@ const FRESH_GRACE_MS = 2000;
 const COPY_LIMIT = 16 * 1024;
 /**
  * Size of a connection's buffer for small records: some short responses. Under 4 KiB, so it
- * is a slice of node's Buffer pool, not an allocation of its own: a connection the front does
- * not keep uses it once.
+ * is a slice of node's Buffer pool, not an allocation of its own.
  */
 const TAIL_SIZE = 2048;
+/**
+ * The first one is smaller: a connection the front does not keep uses it once, for one short
+ * response, and every pool used up is 8 KiB more for the garbage collector to sweep.
+ */
+const FIRST_TAIL_SIZE = 256;
 /**
  * Where the pairs of a params stream lie in its text: one for the process, each use runs from
  * a scan to the end of reading the pairs without a break.
@@ -151,7 +155,6 @@ export class Connection implements RequestSink {
   private paused = false;
   private paramsPending = 0;
   private served = 0;
-  private timer: NodeJS.Timeout | null = null;
   private timerMode: 'header' | 'idle' | 'none' = 'none';
   /** When the current mode's time is up, as Date.now(). */
   private deadline = 0;
@@ -556,7 +559,7 @@ export class Connection implements RequestSink {
   private room(bytes: number): Buffer {
     if (this.tail.length - this.tailEnd < bytes) {
       this.sealTail();
-      this.tail = Buffer.allocUnsafe(Math.max(TAIL_SIZE, bytes));
+      this.tail = Buffer.allocUnsafe(Math.max(this.tail === EMPTY_TAIL ? FIRST_TAIL_SIZE : TAIL_SIZE, bytes));
       this.tailStart = 0;
       this.tailEnd = 0;
     }
@@ -641,17 +644,17 @@ export class Connection implements RequestSink {
 
   private onClose(): void {
     this.closed = true;
-    this.clearTimer();
+    this.timerMode = 'none';
     for (const request of [...this.requests.values()]) this.abort(request);
     this.context.connectionClosed(this);
   }
 
   // Timers ------------------------------------------------------------------------------
 
-  // One timer per connection: a deadline for params (a new connection, or a request whose
-  // params are not complete: slow clients) or for idleness between kept-alive requests. A
-  // request only moves the deadline; the timer is re-armed when it fires, never more than the
-  // shorter timeout ahead, so it is never late for a deadline set after it was armed.
+  // A deadline for params (a new connection, or a request whose params are not complete: slow
+  // clients) or for idleness between kept-alive requests. The server checks every connection's
+  // deadline now and then (checkDeadline), as node:http does, instead of a timer each: a
+  // connection the front does not keep would make and clear one for every request.
   private updateTimer(): void {
     const mode =
       this.paramsPending > 0 || (this.requests.size === 0 && this.served === 0)
@@ -661,36 +664,20 @@ export class Connection implements RequestSink {
           : 'none';
     if (mode === this.timerMode) return;
     this.timerMode = mode;
-    if (mode === 'none' || this.closed) return;
-    const ms = this.timeoutOf(mode);
-    this.deadline = Date.now() + ms;
-    if (!this.timer) this.armTimer(ms);
+    if (mode !== 'none') this.deadline = Date.now() + this.timeoutOf(mode);
   }
 
   private timeoutOf(mode: 'header' | 'idle'): number {
     return mode === 'header' ? this.options.headerTimeout : this.options.keepAliveTimeout;
   }
 
-  private armTimer(ms: number): void {
-    const step = Math.min(ms, this.options.headerTimeout, this.options.keepAliveTimeout);
-    this.timer = setTimeout(() => this.onTimer(), Math.max(1, step));
-    this.timer.unref();
-  }
-
-  private onTimer(): void {
-    this.timer = null;
+  /** The server's periodic check: a connection past its deadline is dropped (params) or closed (idle). */
+  checkDeadline(now: number): void {
     const mode = this.timerMode;
-    if (mode === 'none' || this.closed) return;
-    const left = this.deadline - Date.now();
-    if (left > 0) this.armTimer(left);
-    else if (mode === 'header') this.fail(`no complete request within ${this.timeoutOf(mode)} ms`);
-    else this.close();
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    if (mode === 'none' || this.closed || now < this.deadline) return;
     this.timerMode = 'none';
+    if (mode === 'header') this.fail(`no complete request within ${this.timeoutOf(mode)} ms`);
+    else this.close();
   }
 
   /** Age of the oldest request in progress, for the starter's --timeout. */

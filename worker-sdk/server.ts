@@ -105,8 +105,22 @@ export function createServer(
     },
   };
 
+  // Every connection's header and idle deadline, checked a few times per shorter timeout (at
+  // most once a second): one interval for all, as node:http has, not a timer per connection.
+  const sweepEvery = Math.min(
+    1000,
+    Math.max(10, Math.min(options.headerTimeout, options.keepAliveTimeout) / 4),
+  );
+  let sweeper: NodeJS.Timeout | null = null;
+  function checkDeadlines(): void {
+    const now = Date.now();
+    for (const connection of connections) connection.checkDeadline(now);
+  }
+
   function maybeClosed(): void {
     if (!draining || connections.size > 0 || netServer.listening) return;
+    if (sweeper) clearInterval(sweeper);
+    sweeper = null;
     const callbacks = closeCallbacks;
     closeCallbacks = [];
     for (const cb of callbacks) cb();
@@ -128,6 +142,7 @@ export function createServer(
       return;
     }
     connections.add(new Connection(socket, context));
+    sweeper ??= setInterval(checkDeadlines, sweepEvery).unref();
   });
   netServer.on('error', (err) => emitter.emit('error', err));
   netServer.on('listening', () => emitter.emit('listening'));
