@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { type PairSpans, valueInText } from '../src/protocol/index.js';
+import { lastValue, type PairSpans } from '../src/protocol/index.js';
 
 /** What node:http's IncomingMessage needs, read off the CGI params (RFC 3875 names). */
 export interface RequestHead {
@@ -80,7 +80,7 @@ function pairValue(text: string, spans: PairSpans, i: number, name: string): str
   if (i < 0) return undefined;
   const at = spans.at;
   if (text.substring(at[i]!, at[i + 1]!) === name) return text.substring(at[i + 1]!, at[i + 2]!);
-  return valueInText(text, name);
+  return lastValue(text, spans, name);
 }
 
 /**
@@ -191,13 +191,6 @@ export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
     contentLength: bodyLength,
     https: secure !== undefined && secure !== '' && secure.toLowerCase() !== 'off',
   };
-}
-
-/** REMOTE_PORT as a number; undefined when absent or not a port. */
-export function remotePortOf(text: string): number | undefined {
-  const value = valueInText(text, 'REMOTE_PORT');
-  const port = value ? Number(value) : Number.NaN;
-  return Number.isInteger(port) ? port : undefined;
 }
 
 // node:http makes req.headers of the raw headers when it is first read, as it does for its own

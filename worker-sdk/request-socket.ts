@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { valueInText } from '../src/protocol/index.js';
+import { createPairSpans, lastValue, scanPairs } from '../src/protocol/index.js';
 import { httpHeadToCgi, NODE_WRITES_CGI_HEADS } from './cgi-head.js';
-import { remotePortOf } from './request-head.js';
 
 /** What a request's socket needs from its connection. */
 export interface RequestSink {
@@ -52,10 +51,16 @@ export class RequestSocket extends EventEmitter {
   // The HTTP client's address (REMOTE_ADDR, REMOTE_PORT), not the front's: what req.ip and
   // loggers want. Read on first use: most requests never ask.
   private remote(): { remoteAddress: string | undefined; remotePort: number | undefined } {
-    this.client ??= {
-      remoteAddress: valueInText(this.params, 'REMOTE_ADDR'),
-      remotePort: remotePortOf(this.params),
-    };
+    if (!this.client) {
+      // The params were checked when the request began.
+      const spans = createPairSpans();
+      scanPairs(this.params, Number.POSITIVE_INFINITY, spans);
+      const port = Number(lastValue(this.params, spans, 'REMOTE_PORT') || Number.NaN);
+      this.client = {
+        remoteAddress: lastValue(this.params, spans, 'REMOTE_ADDR'),
+        remotePort: Number.isInteger(port) ? port : undefined,
+      };
+    }
     return this.client;
   }
 

@@ -140,25 +140,14 @@ export function scanPairs(text: string, limit: number, spans: PairSpans): void {
   spans.count = count;
 }
 
-/**
- * The last value of one name in a stream's text that scanPairs has checked (undefined when the
- * name is not there): a walk over the pairs that cuts out nothing but that value.
- */
-export function valueInText(text: string, name: string): string | undefined {
-  let value: string | undefined;
-  let pos = 0;
-  while (pos < text.length) {
-    const nameSize = lengthSize(text.charCodeAt(pos));
-    const nameLength = readLength(text, pos);
-    const valueSize = lengthSize(text.charCodeAt(pos + nameSize));
-    const valueLength = readLength(text, pos + nameSize);
-    const nameAt = pos + nameSize + valueSize;
-    const valueAt = nameAt + nameLength;
-    if (nameLength === name.length && text.startsWith(name, nameAt))
-      value = text.substring(valueAt, valueAt + valueLength);
-    pos = valueAt + valueLength;
+/** The last value of `name` among the pairs scanPairs found in `text`; undefined when not there. */
+export function lastValue(text: string, spans: PairSpans, name: string): string | undefined {
+  const at = spans.at;
+  for (let i = 3 * (spans.count - 1); i >= 0; i -= 3) {
+    if (at[i + 1]! - at[i]! === name.length && text.startsWith(name, at[i]!))
+      return text.substring(at[i + 1]!, at[i + 2]!);
   }
-  return value;
+  return undefined;
 }
 
 /** A stream of name-value pairs split over any number of records (a class: one per request). */
