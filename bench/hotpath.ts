@@ -7,10 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Transport } from '../src/net/index.js';
 import { ROOT } from '../test/helpers/processes.js';
 import { argValue, jsonTarget, printTable } from './lib/measure.js';
 import { buildOnce, QUICK } from './lib/setup.js';
@@ -45,7 +45,7 @@ const HTTP_REQUEST = 'GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: keep
 
 /** A socket's stand-in: what is pushed is read, what is written is dropped and counted. */
 function nullSocket(onWrite: () => void): Duplex {
-  const socket = new Duplex({
+  return new Duplex({
     read() {},
     write(_chunk, _encoding, callback) {
       callback();
@@ -56,8 +56,29 @@ function nullSocket(onWrite: () => void): Duplex {
       onWrite();
     },
   });
-  // What a worker's connection calls on a net.Socket beyond the stream.
-  return Object.assign(socket, { setNoDelay: () => socket });
+}
+
+/** The worker's transport stand-in (as its stream-handle transport): writes dropped and counted. */
+function nullTransport(onWrite: () => void): Transport {
+  const written = () => {
+    onWrite();
+    return true;
+  };
+  return {
+    sharedReads: false,
+    writableLength: 0,
+    start() {},
+    write: written,
+    writev: written,
+    pause() {},
+    resume() {},
+    end() {},
+    destroy() {},
+    remoteAddress: '127.0.0.1',
+    remotePort: 9000,
+    localAddress: '127.0.0.1',
+    localPort: 9000,
+  };
 }
 
 /** Feeds `count` requests one after another; each waits for its response's write. */
@@ -75,9 +96,9 @@ async function child(kind: Kind, count: number): Promise<number> {
   const hook = (d: () => void) => {
     done = d;
   };
-  const socket = nullSocket(() => done());
   let feed: () => void;
   if (kind === 'node:http') {
+    const socket = nullSocket(() => done());
     const server = http.createServer((_req, res) => {
       res.setHeader('Content-Type', 'text/plain');
       res.end('Hello, world!\n');
@@ -117,7 +138,10 @@ async function child(kind: Kind, count: number): Promise<number> {
       draining: () => false,
       connectionClosed() {},
     };
-    const connection = new Connection(socket as unknown as Socket, context) as {
+    const connection = new Connection(
+      nullTransport(() => done()),
+      context,
+    ) as {
       onData(chunk: Buffer, length: number): void;
     };
     const bytes: Buffer = Buffer.concat([

@@ -1,7 +1,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { readIntoSharedBuffer } from '../src/net/index.js';
+import type { Transport, TransportEvents } from '../src/net/index.js';
 import {
   createPairSpans,
   createParamsDecoder,
@@ -132,8 +132,8 @@ const kNeedDrain = Object.getOwnPropertySymbols(
  * node:http request/response pairs; responses out as STDOUT records and END_REQUEST. The
  * state machine is one switch on the record type, as in Go's net/http/fcgi, but strict.
  */
-export class Connection implements RequestSink {
-  readonly socket: Socket;
+export class Connection implements RequestSink, TransportEvents {
+  readonly transport: Transport;
   private readonly context: ConnectionContext;
   private readonly options: ResolvedOptions;
   private readonly requests = new Map<number, Request>();
@@ -147,7 +147,7 @@ export class Connection implements RequestSink {
   private tailEnd = 0;
   private flushScheduled = false;
   private closeAfterFlush = false;
-  /** socket.end() called: nothing more is read or written. */
+  /** transport.end() called: nothing more is read or written. */
   private ending = false;
   /** A request ended before its input did: bytes of it may still come. */
   private inputLeft = false;
@@ -160,43 +160,34 @@ export class Connection implements RequestSink {
   private deadline = 0;
   private readonly waitingDrain = new Set<Request>();
 
-  /** The socket reads into the process's shared buffer: body bytes kept past a read are copied. */
-  private readonly sharedReads: boolean;
-
-  /** Made in the 'connection' listener, before the socket's first read. */
-  constructor(socket: Socket, context: ConnectionContext) {
-    this.socket = socket;
+  /** Made as the connection is accepted, before its first read. */
+  constructor(transport: Transport, context: ConnectionContext) {
+    this.transport = transport;
     this.context = context;
     this.options = context.options;
     this.decoder = createRecordReader(
       (type, requestId, buf, start, end) => this.onRecord(type, requestId, buf, start, end),
       { fragments: true },
     );
-    socket.setNoDelay(true);
-    this.sharedReads = readIntoSharedBuffer(socket, (length, buffer) => this.onData(buffer, length));
-    if (!this.sharedReads) socket.on('data', (chunk: Buffer) => this.onData(chunk, chunk.length));
-    socket.on('end', () => this.onEnd());
-    socket.on('close', () => this.onClose());
-    socket.on('error', () => {}); // 'close' follows; a reset peer is not our error
-    socket.on('drain', () => this.onDrain());
+    transport.start(this);
     this.updateTimer();
   }
 
   // Read when asked: each is a getpeername/getsockname system call, and most requests never ask.
   get remoteAddress(): string | undefined {
-    return this.socket.remoteAddress;
+    return this.transport.remoteAddress;
   }
 
   get remotePort(): number | undefined {
-    return this.socket.remotePort;
+    return this.transport.remotePort;
   }
 
   get localAddress(): string | undefined {
-    return this.socket.localAddress;
+    return this.transport.localAddress;
   }
 
   get localPort(): number | undefined {
-    return this.socket.localPort;
+    return this.transport.localPort;
   }
 
   /** Requests in progress on this connection. */
@@ -217,7 +208,9 @@ export class Connection implements RequestSink {
     } else this.close();
   }
 
-  private onData(chunk: Buffer, length: number): void {
+  // TransportEvents ---------------------------------------------------------------------
+
+  onData(chunk: Buffer, length: number): void {
     try {
       this.decoder.push(chunk, length);
     } catch (err) {
@@ -230,16 +223,17 @@ export class Connection implements RequestSink {
     this.updateTimer();
   }
 
-  private onEnd(): void {
-    // The front half-closed: what is in progress can still be answered.
+  onEnd(): void {
+    // The front closed its side. Closing the transport is how a front aborts the requests it
+    // sent on it (spec 3.5), and Go's net/http/fcgi takes it so too: what is queued goes out,
+    // then the connection closes, and requests still running are aborted.
     try {
       this.decoder.end();
     } catch (err) {
       this.fail((err as Error).message);
       return;
     }
-    if (this.requests.size === 0) this.close();
-    else this.closeAfterFlush = true;
+    this.close();
   }
 
   /** A protocol violation: log one line, drop this connection, nothing else. */
@@ -247,7 +241,7 @@ export class Connection implements RequestSink {
     if (this.closed) return;
     const peer = this.remoteAddress ? `${this.remoteAddress}:${this.remotePort}` : 'unix socket';
     this.options.log(`fcgi worker: closing connection from ${peer}: ${message}`);
-    this.socket.destroy();
+    this.transport.destroy();
   }
 
   // A record's content is bytes start..end of buf, only until this returns.
@@ -419,7 +413,7 @@ export class Connection implements RequestSink {
 
   /** Body bytes that outlive this read: a view of the shared read buffer would be overwritten. */
   private keep(buf: Buffer, start: number, end: number): Buffer {
-    if (!this.sharedReads) return buf.subarray(start, end);
+    if (!this.transport.sharedReads) return buf.subarray(start, end);
     const copy = Buffer.allocUnsafe(end - start);
     buf.copy(copy, 0, start, end);
     return copy;
@@ -442,7 +436,7 @@ export class Connection implements RequestSink {
   private checkReadPressure(): void {
     if (this.unreadBody() > READ_HIGH_WATER && !this.paused) {
       this.paused = true;
-      this.socket.pause();
+      this.transport.pause();
     }
   }
 
@@ -450,7 +444,7 @@ export class Connection implements RequestSink {
     if (!this.paused) return;
     if (this.unreadBody() <= READ_HIGH_WATER / 2) {
       this.paused = false;
-      this.socket.resume();
+      this.transport.resume();
     }
   }
 
@@ -506,7 +500,7 @@ export class Connection implements RequestSink {
       const tail = this.room(recordRoom(data.length));
       this.appended(writeRecord(tail, this.tailEnd, FCGI_STDOUT, requestId, data));
     } else this.queue(...encodeStream(FCGI_STDOUT, requestId, data));
-    if (this.outBytes + this.socket.writableLength < WRITE_HIGH_WATER) return true;
+    if (this.outBytes + this.transport.writableLength < WRITE_HIGH_WATER) return true;
     this.waitingDrain.add(request);
     return false;
   }
@@ -595,14 +589,10 @@ export class Connection implements RequestSink {
     this.sealTail();
     const out = this.out;
     let ok = true;
-    if (out.length === 1) ok = this.socket.write(out[0]!);
+    if (out.length === 1) ok = this.transport.write(out[0]!);
     else if (out.length > 1) {
-      if (this.outBytes <= COPY_LIMIT * 4) ok = this.socket.write(Buffer.concat(out, this.outBytes));
-      else {
-        this.socket.cork();
-        for (const buf of out) ok = this.socket.write(buf);
-        this.socket.uncork();
-      }
+      if (this.outBytes <= COPY_LIMIT * 4) ok = this.transport.write(Buffer.concat(out, this.outBytes));
+      else ok = this.transport.writev(out);
     }
     this.out = [];
     this.outBytes = 0;
@@ -610,7 +600,7 @@ export class Connection implements RequestSink {
     if (this.closeAfterFlush && this.requests.size === 0) this.close();
   }
 
-  private onDrain(): void {
+  onDrain(): void {
     const waiting = [...this.waitingDrain];
     this.waitingDrain.clear();
     for (const request of waiting) {
@@ -636,13 +626,13 @@ export class Connection implements RequestSink {
       !this.inputLeft &&
       this.requests.size === 0 &&
       this.decoder.buffered === 0 &&
-      this.socket.writableLength === 0
+      this.transport.writableLength === 0
     )
-      this.socket.destroy();
-    else this.socket.end();
+      this.transport.destroy();
+    else this.transport.end();
   }
 
-  private onClose(): void {
+  onClose(): void {
     this.closed = true;
     this.timerMode = 'none';
     for (const request of [...this.requests.values()]) this.abort(request);

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { fstatSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
+import { acceptStreamHandles, socketTransport, type Transport } from '../src/net/index.js';
 import { FCGI_LISTENSOCK_FILENO } from '../src/protocol/index.js';
 import { Connection, type ConnectionContext, type FcgiIncomingMessage } from './connection.js';
 import { attachStarterLink } from './link.js';
@@ -69,7 +70,6 @@ export function createServer(
   let active = 0;
   let draining = false;
   let closeCallbacks: ((err?: Error) => void)[] = [];
-  netServer.maxConnections = options.maxConns;
 
   const context: ConnectionContext = {
     options,
@@ -127,25 +127,35 @@ export function createServer(
     emitter.emit('close');
   }
 
-  netServer.on('connection', (socket: net.Socket) => {
+  function accepted(transport: Transport): void {
+    // FCGI_MAX_CONNS: what the front was told it may open.
+    if (draining || connections.size >= options.maxConns) {
+      transport.destroy();
+      return;
+    }
     const allowed = options.webServerAddrs;
+    const peer = allowed && transport.remoteAddress;
     // FCGI_WEB_SERVER_ADDRS (spec 3.2): other peers are closed before a byte is read.
-    if (allowed && socket.remoteAddress && !allowed.has(normalizeAddress(socket.remoteAddress))) {
-      options.log(
-        `fcgi worker: refused connection from ${socket.remoteAddress}: not in FCGI_WEB_SERVER_ADDRS`,
-      );
-      socket.destroy();
+    if (peer && !allowed.has(normalizeAddress(peer))) {
+      options.log(`fcgi worker: refused connection from ${peer}: not in FCGI_WEB_SERVER_ADDRS`);
+      transport.destroy();
       return;
     }
-    if (draining) {
-      socket.destroy();
-      return;
-    }
-    connections.add(new Connection(socket, context));
+    connections.add(new Connection(transport, context));
     sweeper ??= setInterval(checkDeadlines, sweepEvery).unref();
+  }
+
+  // Connections come as bare stream handles where this Node allows (no net.Socket each: the
+  // cost of one, for a front that opens a connection per request, is more than the request's),
+  // else as net.Socket through 'connection'. Hooked on 'listening', before any is accepted.
+  netServer.on('listening', () => {
+    acceptStreamHandles(netServer, accepted, (err) =>
+      options.log(`fcgi worker: accept failed: ${err.code ?? err.message}`),
+    );
+    emitter.emit('listening');
   });
+  netServer.on('connection', (socket: net.Socket) => accepted(socketTransport(socket)));
   netServer.on('error', (err) => emitter.emit('error', err));
-  netServer.on('listening', () => emitter.emit('listening'));
 
   function listenOnFd(fd: number, backlog: number | undefined, callback?: () => void): void {
     let isSocket = false;

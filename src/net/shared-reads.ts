@@ -22,6 +22,12 @@ interface SocketWithHandle {
 const SHARED_BUFFER_SIZE = 64 * 1024;
 let shared: Buffer | null = null;
 
+/** The process's one read buffer: what a read delivers is valid only until the next. */
+export function sharedReadBuffer(): Buffer {
+  shared ??= Buffer.allocUnsafe(SHARED_BUFFER_SIZE);
+  return shared;
+}
+
 const fields = ((): { buffer: symbol; callback: symbol } | null => {
   const buffer = Buffer.alloc(1);
   const callback = () => {};
@@ -44,10 +50,10 @@ const fields = ((): { buffer: symbol; callback: symbol } | null => {
 export function readIntoSharedBuffer(socket: net.Socket, onRead: SharedReadCallback): boolean {
   const handle = (socket as unknown as SocketWithHandle)._handle;
   if (!fields || !handle || typeof handle.useUserBuffer !== 'function') return false;
-  if (!shared) shared = Buffer.allocUnsafe(SHARED_BUFFER_SIZE);
+  const buffer = sharedReadBuffer();
   const record = socket as unknown as Record<symbol, unknown>;
-  record[fields.buffer] = shared;
+  record[fields.buffer] = buffer;
   record[fields.callback] = onRead;
-  handle.useUserBuffer(shared);
+  handle.useUserBuffer(buffer);
   return true;
 }
