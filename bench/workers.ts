@@ -22,8 +22,12 @@ import {
 import { wrk as runWrk, type WrkResult, wrkArgs } from './lib/wrk.js';
 
 const duration = seconds(3);
-/** Every point is measured once per round; the second round runs the kinds in reverse order. */
-const ROUNDS = 3;
+/**
+ * Every point is measured once per round; every other round runs the kinds in reverse order.
+ * Five: rounds on this kind of machine spread by up to a quarter, and with three, one lucky
+ * round of one kind decided a close comparison.
+ */
+const ROUNDS = 5;
 const CONNECTIONS = 32;
 
 interface Kind {
