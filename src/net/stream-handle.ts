@@ -136,7 +136,7 @@ export function acceptStreamHandles(
 }
 
 function uvError(status: number, syscall: string): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
+  const code = status < 0 ? getSystemErrorName(status) : 'EUNKNOWN';
   return Object.assign(new Error(`${syscall} ${code}`), { code, errno: status, syscall });
 }
 
@@ -278,7 +278,7 @@ class HandleTransport implements Transport {
     req.oncomplete = onShutdown;
     req.transport = this;
     const err = this.handle.shutdown(req);
-    // 1: done at once; ENOTCONN: the peer is gone already.
+    // 1: done at once; an error (ENOTCONN: no longer writable): nothing more to send, so close.
     if (err === 1) this.shutDown(0);
     else if (err !== 0) this.destroy();
   }
