@@ -38,14 +38,39 @@ export interface StopMessage {
 export type WorkerMessage = ReadyMessage | StatsMessage | RetiringMessage;
 export type StarterMessage = StopMessage;
 
-const WORKER_TYPES = new Set(['fcgi-prefork:ready', 'fcgi-prefork:stats', 'fcgi-prefork:retiring']);
+/** The longest `reason` a retiring worker may give: it goes into the starter's log. */
+export const MAX_REASON_LENGTH = 200;
 
-export function isWorkerMessage(value: unknown): value is WorkerMessage {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    WORKER_TYPES.has((value as { type?: unknown }).type as string)
-  );
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isDuration = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/**
+ * What a worker sent over the link, checked for shape and bounds: the message, `null` for a
+ * worker's own `process.send` traffic (no `fcgi-prefork:` type), or `'invalid'` for a message of
+ * ours that is not what an SDK worker sends. The starter runs as root and the worker may be
+ * compromised: nothing but these fields, of these types, is ever read.
+ */
+export function parseWorkerMessage(value: unknown): WorkerMessage | null | 'invalid' {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const m = value as Record<string, unknown>;
+  const type = m.type;
+  if (typeof type !== 'string' || !type.startsWith('fcgi-prefork:')) return null;
+  switch (type) {
+    case 'fcgi-prefork:ready':
+      return { type };
+    case 'fcgi-prefork:stats': {
+      const oldest = m.oldestActiveMs ?? 0;
+      if (!isCount(m.requests) || !isCount(m.active) || !isDuration(oldest)) return 'invalid';
+      return { type, requests: m.requests, active: m.active, oldestActiveMs: oldest };
+    }
+    case 'fcgi-prefork:retiring': {
+      if (typeof m.reason !== 'string' || m.reason.length > MAX_REASON_LENGTH) return 'invalid';
+      // One log line, whatever the worker put in it.
+      return { type, reason: m.reason.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, ' ') };
+    }
+    default:
+      return 'invalid';
+  }
 }
 
 export function isStarterMessage(value: unknown): value is StarterMessage {

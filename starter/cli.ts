@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-import { spawn } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { realpathSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatAddress, type ListenAddress, parseHostPort, parsePort } from '../src/net/address.js';
 import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
-import { listenSocket } from '../src/net/listen.js';
 import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';
 import { resolveCommand } from './command.js';
 import {
@@ -18,8 +18,9 @@ import {
 } from './control.js';
 import { startHttpFront } from './http-front.js';
 import { startMetricsServer } from './metrics.js';
-import { type PoolOptions, startPool } from './pool.js';
+import { openSocket, type PoolOptions, startPool } from './pool.js';
 import { runRequestCommand } from './request-command.js';
+import { spawnWorker, workerEnv, workerIdentity } from './spawn-worker.js';
 import { packageVersion } from './version.js';
 
 const USAGE = `Usage: fcgi-prefork [options] [--] <command> [args...]
@@ -178,31 +179,40 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
   return options;
 }
 
-/** fcgistarter's mode: start the workers and leave them; nothing supervises them. */
+/**
+ * fcgistarter's mode: start the workers and leave them; nothing supervises them. They start as
+ * the pool's do (spawnWorker): the same identity, environment and socket.
+ */
 async function detach(options: PoolOptions): Promise<number> {
   if (!options.listen) throw new UserError('--detach needs --port or --socket', 2);
-  const cwd = options.cwd ?? process.cwd();
+  const cwd = resolve(options.cwd ?? process.cwd());
   const command = resolveCommand(options.command, options.args ?? [], cwd, process.env);
-  const socket = await listenSocket(options.listen, options.backlog ?? 1024, {
-    mode: options.socketMode ?? 0o660,
-  });
+  const identity = workerIdentity(options);
+  const backlog = options.backlog ?? 1024;
+  const [socket] = await openSocket(options, backlog, process.env, 1);
   const pids: number[] = [];
-  for (let slot = 1; slot <= (options.workers ?? 1); slot++) {
-    const child = spawn(command.file, command.args, {
-      cwd,
-      detached: true,
-      stdio: [socket.fd, 'inherit', 'inherit'],
-      env: { ...process.env, FCGI_WORKER_ID: String(slot), FCGI_BACKLOG: String(options.backlog ?? 1024) },
-    });
-    if (child.pid === undefined) throw new UserError(`cannot start ${command.display}`);
-    child.unref();
-    pids.push(child.pid);
+  try {
+    for (let slot = 1; slot <= (options.workers ?? 1); slot++) {
+      const env = workerEnv(process.env, slot, backlog, options);
+      const child = await new Promise<ChildProcess>((started, failed) => {
+        const launched = spawnWorker(
+          { command, socket: socket!, cwd, env, identity, mode: 'detached' },
+          failed,
+        );
+        if (launched) started(launched);
+      }).catch((e: Error) => {
+        throw new UserError(`cannot start ${command.display}: ${e.message}`);
+      });
+      child.unref();
+      pids.push(child.pid!);
+    }
+  } catch (e) {
+    // With no worker started nobody holds the socket; otherwise its file stays for them.
+    if (pids.length === 0) socket!.close();
+    throw e;
   }
   for (const pid of pids) process.stdout.write(`${pid}\n`);
-  if (options.pidfile) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(options.pidfile, pids.map((p) => `${p}\n`).join(''));
-  }
+  if (options.pidfile) writeFileSync(options.pidfile, pids.map((p) => `${p}\n`).join(''));
   return 0;
 }
 
