@@ -55,6 +55,11 @@ Workers:
       --timeout <seconds>    kill an SDK worker silent (or busy with one request) this long
       --graceful-timeout <s> time for in-flight requests on stop and reload (default 30)
       --ready-timeout <s>    time a new SDK worker gets to be ready during reload (default 10)
+      --max-lifetime <s>     recycle a worker after about s seconds (up to 10% more), one
+                             slot at a time, the new worker ready before the old one goes
+      --crash-limit <n>      give up (exit 1) after n failed starts in a row (default 5)
+      --crash-window <s>     ... within s seconds (default 10)
+      --backoff-max <s>      longest wait before a failed slot starts again (default 5)
 Starter:
   -P, --pidfile <path>       write the starter's pid here (removed on exit)
       --control <path>       control socket for 'fcgi-prefork status' (default with
@@ -92,6 +97,10 @@ export const SPECS: readonly OptionSpec[] = [
   { key: 'timeout', long: ['timeout'], value: true },
   { key: 'graceful-timeout', long: ['graceful-timeout'], value: true },
   { key: 'ready-timeout', long: ['ready-timeout'], value: true },
+  { key: 'max-lifetime', long: ['max-lifetime'], value: true },
+  { key: 'crash-limit', long: ['crash-limit'], value: true },
+  { key: 'crash-window', long: ['crash-window'], value: true },
+  { key: 'backoff-max', long: ['backoff-max'], value: true },
   { key: 'pidfile', short: ['P'], long: ['pidfile'], value: true },
   { key: 'control', long: ['control'], value: true },
   { key: 'metrics', long: ['metrics'], value: true },
@@ -128,6 +137,12 @@ function listenAddress(args: ParsedArgs): ListenAddress | undefined {
   return undefined;
 }
 
+function positiveSeconds(text: string, what: string): number {
+  const seconds = parseSeconds(text, what);
+  if (seconds <= 0) throw new UserError(`invalid ${what} '${text}': must be above 0 seconds`, 2);
+  return seconds;
+}
+
 function parseMode(text: string): number {
   if (!/^0?[0-7]{3}$/.test(text))
     throw new UserError(`invalid socket mode '${text}': give octal such as 0660`, 2);
@@ -156,6 +171,10 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
   const timeout = value('timeout');
   const graceful = value('graceful-timeout');
   const readyTimeout = value('ready-timeout');
+  const maxLifetime = value('max-lifetime');
+  const crashLimit = value('crash-limit');
+  const crashWindow = value('crash-window');
+  const backoffMax = value('backoff-max');
   const options: PoolOptions = {
     command,
     args: given !== undefined ? args.rest : rest,
@@ -175,6 +194,10 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
     ...(timeout !== undefined ? { timeout: parseSeconds(timeout, 'timeout') } : {}),
     ...(graceful !== undefined ? { gracefulTimeout: parseSeconds(graceful, 'graceful timeout') } : {}),
     ...(readyTimeout !== undefined ? { readyTimeout: parseSeconds(readyTimeout, 'ready timeout') } : {}),
+    ...(maxLifetime !== undefined ? { maxLifetime: positiveSeconds(maxLifetime, 'max lifetime') } : {}),
+    ...(crashLimit !== undefined ? { crashLimit: parseCount(crashLimit, 'crash limit') } : {}),
+    ...(crashWindow !== undefined ? { crashWindow: positiveSeconds(crashWindow, 'crash window') } : {}),
+    ...(backoffMax !== undefined ? { backoffMax: positiveSeconds(backoffMax, 'backoff max') } : {}),
   };
   return options;
 }

@@ -113,6 +113,27 @@ describe('fcgi-prefork command line', () => {
       () => /invalid graceful timeout 'abc'/,
     ],
     ['max requests 0', () => ['-p', '9000', '--max-requests', '0', 'x'], 2, () => /invalid max requests '0'/],
+    ['crash limit 0', () => ['-p', '9000', '--crash-limit', '0', 'x'], 2, () => /invalid crash limit '0'/],
+    [
+      'crash limit abc',
+      () => ['-p', '9000', '--crash-limit', 'abc', 'x'],
+      2,
+      () => /invalid crash limit 'abc'/,
+    ],
+    ['crash window 0', () => ['-p', '9000', '--crash-window', '0', 'x'], 2, () => /invalid crash window '0'/],
+    [
+      'crash window -1',
+      () => ['-p', '9000', '--crash-window', '-1', 'x'],
+      2,
+      () => /invalid crash window '-1'/,
+    ],
+    [
+      'backoff max abc',
+      () => ['-p', '9000', '--backoff-max', 'abc', 'x'],
+      2,
+      () => /invalid backoff max 'abc'/,
+    ],
+    ['max lifetime 0', () => ['-p', '9000', '--max-lifetime', '0', 'x'], 2, () => /invalid max lifetime '0'/],
     [
       'unknown user',
       () => ['-p', '9000', '-u', 'no-such-user-xyz', 'true'],

@@ -148,6 +148,30 @@ describe('starter: supervision', () => {
     expect(starter.output()).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  it('gives up as --crash-limit, --crash-window and --backoff-max say', async () => {
+    const port = await freePort();
+    const starter = startCli([
+      '-p',
+      String(port),
+      '-N',
+      '1',
+      '--crash-limit',
+      '3',
+      '--crash-window',
+      '60',
+      '--backoff-max',
+      '0.15',
+      '--allow-root',
+      'false',
+    ]);
+    expect(await starter.exited).toBe(1);
+    const waits = [...starter.output().matchAll(/restarting it in (\d+) ms/g)].map((m) => Number(m[1]));
+    expect(waits).toEqual([100, 150]);
+    expect(starter.output()).toMatch(
+      /false keeps exiting \(3 failed starts within 60 s, last: exited with code 1\); giving up/,
+    );
+  });
+
   it('stops gracefully on SIGTERM: in-flight requests finish, exit 0, no worker left', async () => {
     const { starter, target } = await startPool(['-N', '2', RESPONDER]);
     const kids = await waitWorkers(starter.pid, 2);
