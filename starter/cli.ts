@@ -206,7 +206,7 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
  * fcgistarter's mode: start the workers and leave them; nothing supervises them. They start as
  * the pool's do (spawnWorker): the same identity, environment and socket.
  */
-async function detach(options: PoolOptions): Promise<number> {
+async function detach(options: PoolOptions): Promise<never> {
   if (!options.listen) throw new UserError('--detach needs --port or --socket', 2);
   const cwd = resolve(options.cwd ?? process.cwd());
   const command = resolveCommand(options.command, options.args ?? [], cwd, process.env);
@@ -236,7 +236,9 @@ async function detach(options: PoolOptions): Promise<number> {
   }
   for (const pid of pids) process.stdout.write(`${pid}\n`);
   if (options.pidfile) writeFileSync(options.pidfile, pids.map((p) => `${p}\n`).join(''));
-  return 0;
+  // Exit now, not when the loop runs dry: Node's cleanup at a natural exit closes the socket's
+  // handle, and libuv then unlinks the unix socket path the workers serve on.
+  process.exit(0);
 }
 
 async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number> {
