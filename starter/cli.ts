@@ -78,6 +78,9 @@ Exit status: 0 after a stop, 1 on a runtime error (address in use, command keeps
 failing), 2 on a bad command line.
 `;
 
+/** How long the servers around the pool get to close once it has ended. */
+const CLEANUP_MS = 5000;
+
 export const SPECS: readonly OptionSpec[] = [
   { key: 'port', short: ['p'], long: ['port'], value: true },
   { key: 'address', short: ['a', 'i'], long: ['address', 'interface'], value: true },
@@ -284,7 +287,12 @@ async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number
     throw e;
   }
   const code = await pool.done;
-  for (const cleanup of cleanups) await cleanup();
+  // The pool has ended: so does the starter, whatever a front's open connections would keep
+  // waiting for (a starter alive with no workers is one systemd never restarts).
+  const closed = (async () => {
+    for (const cleanup of cleanups) await cleanup();
+  })();
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, CLEANUP_MS).unref())]);
   return code;
 }
 
@@ -339,6 +347,8 @@ function run(): void {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
+      // Done: nothing left open (a connection a server still waits on) keeps the process.
+      setTimeout(() => process.exit(code), 1000).unref();
     },
     (err: unknown) => {
       if (isUserError(err)) {

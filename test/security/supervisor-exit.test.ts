@@ -1,0 +1,52 @@
+// A starter whose pool has ended exits, whatever its servers still hold open: a live starter
+// with no workers and no plan to start any is one systemd's Restart=on-failure never restarts.
+import { rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort, waitForListen } from '../helpers/net.js';
+import { childrenOf, startCli, stopAll, until } from '../helpers/processes.js';
+
+afterEach(stopAll);
+
+describe('starter after its pool ends', () => {
+  it('exits 1 after giving up though --metrics holds half-sent requests', { timeout: 60_000 }, async () => {
+    const flag = `/tmp/fcgi-prefork-exit-${process.pid}.flag`;
+    const port = await freePort();
+    const http = await freePort();
+    // Serves until the flag exists; from then on every start fails.
+    const starter = startCli([
+      '-p',
+      String(port),
+      '--metrics',
+      `127.0.0.1:${http}`,
+      '-N',
+      '1',
+      '-u',
+      'nobody',
+      'sh',
+      '-c',
+      `test -e ${flag} && exit 1; exec sleep 600`,
+    ]);
+    const held: net.Socket[] = [];
+    try {
+      await waitForListen({ host: '127.0.0.1', port: http });
+      let workers: number[] = [];
+      await until(async () => (workers = await childrenOf(starter.pid)).length === 1, 15_000, 'the worker');
+      for (let i = 0; i < 20; i++) {
+        const socket = net.connect(http, '127.0.0.1');
+        socket.on('error', () => {});
+        socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Half: '); // and never the rest
+        held.push(socket);
+      }
+      writeFileSync(flag, '');
+      process.kill(workers[0]!, 'SIGKILL');
+      await starter.waitFor(/giving up/, 20_000);
+      const gaveUp = Date.now();
+      expect(await starter.exited).toBe(1);
+      expect(Date.now() - gaveUp).toBeLessThan(10_000);
+    } finally {
+      for (const socket of held) socket.destroy();
+      rmSync(flag, { force: true });
+    }
+  });
+});
