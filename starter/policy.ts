@@ -6,7 +6,10 @@
 
 /** When failed starts end the pool, and how a slot slows down after one. */
 export interface CrashPolicy {
-  /** This many failed starts in a row (no worker proven in between) within `windowMs` end the pool. */
+  /**
+   * This many failed starts in a row within `windowMs` end the pool, while the command has not
+   * shown it works (decide).
+   */
   readonly limit: number;
   readonly windowMs: number;
   /** The backoff after a failed start doubles from `backoffMinMs` up to `backoffMaxMs`. */
@@ -65,15 +68,20 @@ export interface WorkerFacts {
 }
 
 export type Observation =
-  /** A worker of the slot exited; the supervisor had not asked it to. */
+  /**
+   * A worker of the slot exited; the supervisor had not asked it to. `works`: the command has
+   * shown it works (a worker of this generation proved it, or one is ready now), so the pool
+   * is not given up.
+   */
   | {
       readonly kind: 'exit';
       readonly worker: WorkerFacts;
       readonly code: number | null;
       readonly signal: string | null;
+      readonly works: boolean;
     }
   /** spawn(2) itself failed: no process. */
-  | { readonly kind: 'spawnFailed'; readonly errno: string }
+  | { readonly kind: 'spawnFailed'; readonly errno: string; readonly works: boolean }
   /** A live worker, looked at once a turn; `recycling` says another slot is being recycled. */
   | { readonly kind: 'alive'; readonly worker: WorkerFacts; readonly recycling: boolean };
 
@@ -169,15 +177,22 @@ function classifyExit(
   return crashed && uptime < policy.windowMs ? 'failedStart' : 'died';
 }
 
+/**
+ * A failed start backs the slot off. Enough of them in a row, within the window, end the pool,
+ * but only for a command that has not shown it works: a kill from outside cannot be told from a
+ * crash (a SIGKILL is a SIGKILL), and workers killed as they start (chaos, an operator, the OOM
+ * killer) are no reason to stop a pool whose command works. Such a pool keeps trying, slowly.
+ */
 function failedStart(
   policy: Policy,
   slot: SlotState,
   failedStarts: FailedStarts,
   what: string,
+  works: boolean,
   now: number,
 ): Verdict {
   const recent = [...failedStarts.filter((at) => at > now - policy.windowMs), now];
-  if (recent.length >= policy.limit) {
+  if (recent.length >= policy.limit && !works) {
     return {
       decision: {
         kind: 'giveUp',
@@ -219,7 +234,7 @@ export function decide(
       const what = describeExit(code, signal);
       switch (classifyExit(policy, worker, code, signal, now)) {
         case 'failedStart':
-          return failedStart(policy, slot, failedStarts, what, now);
+          return failedStart(policy, slot, failedStarts, what, observation.works, now);
         case 'quickClean':
           return { ...backoff(policy, slot, what, false, now), failedStarts };
         case 'retired':
@@ -234,7 +249,7 @@ export function decide(
       // Short of descriptors or processes: keep trying, slowly, and let the live workers serve.
       if (RESOURCE_ERRORS.has(observation.errno))
         return { ...backoff(policy, slot, what, false, now), failedStarts };
-      return failedStart(policy, slot, failedStarts, what, now);
+      return failedStart(policy, slot, failedStarts, what, observation.works, now);
     }
     case 'alive': {
       const { worker, recycling } = observation;

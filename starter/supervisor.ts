@@ -146,6 +146,8 @@ export class Supervisor {
   /** Slots whose spawn failed and whose failure is not reaped yet: not to be started again meanwhile. */
   private readonly failing = new Set<number>();
   private failedStarts: FailedStarts = [];
+  /** The latest generation a worker of which proved the command works. */
+  private provenGeneration = 0;
   private stopping = false;
   private reloading = false;
   private finished = false;
@@ -253,6 +255,7 @@ export class Supervisor {
   private handleReload(source: string): void {
     if (this.stopping) return;
     this.generation++;
+    this.failedStarts = [];
     this.log(`${source}: reloading workers (generation ${this.generation})`);
     this.reloading = true;
     this.config.notifier?.notify([
@@ -286,6 +289,7 @@ export class Supervisor {
         // The command works: a run of failed starts is over, and the slot's backoff too.
         worker.proven = true;
         this.failedStarts = [];
+        this.provenGeneration = Math.max(this.provenGeneration, worker.generation);
         const slot = this.slotOf(worker.slot);
         this.slots.set(worker.slot, { ...slot, failures: 0, notBefore: 0 });
       } else if (!worker.proven && !worker.link) this.wakeLater(provenAt(this.policy, worker));
@@ -322,7 +326,8 @@ export class Supervisor {
       if (this.stopping || worker.retiring) continue;
       const slot = this.slotOf(worker.slot);
       this.slots.set(worker.slot, { ...slot, restarts: slot.restarts + 1 });
-      const decision = this.apply(worker.slot, { kind: 'exit', worker, code, signal }, now);
+      const works = this.works(now);
+      const decision = this.apply(worker.slot, { kind: 'exit', worker, code, signal, works }, now);
       const what = `worker ${worker.slot} (pid ${worker.pid}) ${describeExit(code, signal)}`;
       // A quick clean exit now and then is a program retiring; only a run of them is news.
       if (decision.kind === 'backoff' && (decision.failed || decision.ms >= 1000))
@@ -332,10 +337,19 @@ export class Supervisor {
     for (const { slot, error } of this.spawnFailures.splice(0)) {
       this.failing.delete(slot);
       if (this.stopping) continue;
-      const decision = this.apply(slot, { kind: 'spawnFailed', errno: error.code ?? 'EUNKNOWN' }, now);
+      const errno = error.code ?? 'EUNKNOWN';
+      const decision = this.apply(slot, { kind: 'spawnFailed', errno, works: this.works(now) }, now);
       const retry = decision.kind === 'backoff' ? `; trying again in ${decision.ms} ms` : '';
       this.log(`cannot start worker ${slot} (${this.config.command.display}): ${error.message}${retry}`);
     }
+  }
+
+  /** Whether the command has shown it works: a worker of this generation proved it, or one serves now. */
+  private works(now: number): boolean {
+    if (this.provenGeneration === this.generation) return true;
+    for (const worker of this.workers.values())
+      if (!worker.retiring && this.isReady(worker, now)) return true;
+    return false;
   }
 
   /** The policy's verdict on a slot, applied: its new state, and the end of the pool on giving up. */

@@ -253,7 +253,16 @@ describe('reliability: stopping and dying', () => {
       const seen = JSON.parse(watcher.output()) as { reads: number; blocking: number };
       expect(seen.reads).toBeGreaterThan(1000);
       expect(seen.blocking).toBe(0);
-      // Every worker found it non-blocking as it started, and has the socket as fd 0 alone.
+      // Every worker found it non-blocking as it started, and has the socket as fd 0 alone (once
+      // /bin/sh has moved it there: a worker respawned last, after a backoff, may still be in sh).
+      await until(
+        async () =>
+          (await childrenOf(starter.pid)).every((pid) =>
+            readlinkSync(`/proc/${pid}/fd/0`).startsWith('socket:'),
+          ),
+        10_000,
+        'every worker on the socket',
+      );
       expect(new Set(starter.output().match(/fd 0 came \S+/g))).toEqual(new Set(['fd 0 came non-blocking']));
       for (const pid of await childrenOf(starter.pid)) {
         const socket = readlinkSync(`/proc/${pid}/fd/0`);

@@ -27,12 +27,12 @@ const program = (startedAt: number, more: Partial<WorkerFacts> = {}): WorkerFact
   ...sdk(startedAt, more),
   link: false,
 });
-const exit = (worker: WorkerFacts, code: number | null, signal: string | null = null): Observation => ({
-  kind: 'exit',
-  worker,
-  code,
-  signal,
-});
+const exit = (
+  worker: WorkerFacts,
+  code: number | null,
+  signal: string | null = null,
+  works = false,
+): Observation => ({ kind: 'exit', worker, code, signal, works });
 
 /** Starts and fails a slot again and again, each start when its backoff ends; the decisions. */
 function loop(policy: Policy, fail: (startedAt: number) => Observation, times: number) {
@@ -73,6 +73,13 @@ describe('policy: failed starts', () => {
     expect(sdkLoop.at(-1)).toMatchObject({ why: expect.stringMatching(/last: killed by SIGKILL$/) });
     const programLoop = loop(DEFAULT_POLICY, (t) => exit(program(t), null, 'SIGKILL'), 10);
     expect(programLoop.at(-1)?.kind).toBe('giveUp');
+  });
+
+  it('once the command has shown it works, a run of failed starts (kills as workers start) backs off but does not end the pool', () => {
+    const decisions = loop(DEFAULT_POLICY, (t) => exit(sdk(t), null, 'SIGKILL', true), 12);
+    expect(decisions).toHaveLength(12);
+    expect(decisions.every((d) => d.kind === 'backoff' && d.failed)).toBe(true);
+    expect(decisions.at(-1)).toMatchObject({ ms: DEFAULT_POLICY.backoffMaxMs });
   });
 
   it('a kill from outside once ready is no failed start: replaced at once, the slot fresh', () => {
@@ -120,18 +127,26 @@ describe('policy: failed starts', () => {
 
 describe('policy: spawn failures', () => {
   it('out of descriptors: keeps trying with backoff up to the maximum, and never gives up', () => {
-    const decisions = loop(DEFAULT_POLICY, () => ({ kind: 'spawnFailed', errno: 'EMFILE' }), 50);
+    const decisions = loop(
+      DEFAULT_POLICY,
+      () => ({ kind: 'spawnFailed', errno: 'EMFILE', works: false }),
+      50,
+    );
     expect(decisions).toHaveLength(50);
     expect(decisions.every((d) => d.kind === 'backoff' && !d.failed)).toBe(true);
     expect(decisions.at(-1)).toMatchObject({ ms: DEFAULT_POLICY.backoffMaxMs });
     for (const errno of ['ENFILE', 'EAGAIN', 'ENOMEM'])
-      expect(decide(DEFAULT_POLICY, FRESH_SLOT, [], { kind: 'spawnFailed', errno }, 0).decision.kind).toBe(
-        'backoff',
-      );
+      expect(
+        decide(DEFAULT_POLICY, FRESH_SLOT, [], { kind: 'spawnFailed', errno, works: false }, 0).decision.kind,
+      ).toBe('backoff');
   });
 
   it('any other spawn failure (EACCES) is a failed start', () => {
-    const decisions = loop(DEFAULT_POLICY, () => ({ kind: 'spawnFailed', errno: 'EACCES' }), 10);
+    const decisions = loop(
+      DEFAULT_POLICY,
+      () => ({ kind: 'spawnFailed', errno: 'EACCES', works: false }),
+      10,
+    );
     expect(decisions.at(-1)).toMatchObject({
       kind: 'giveUp',
       why: expect.stringMatching(/cannot start: EACCES$/),
