@@ -10,15 +10,19 @@ import { closeInheritedDescriptors } from '../src/net/fds.js';
 import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';
 import { resolveCommand } from './command.js';
 import {
+  type ControlAction,
+  type ControlAnswer,
   controlPathForPidfile,
   controlPathFromPidfile,
   formatStatus,
+  parseControlCommand,
   queryStatus,
+  sendControl,
   startControlServer,
 } from './control.js';
 import { startHttpFront } from './http-front.js';
 import { startMetricsServer } from './metrics.js';
-import { openSocket, type PoolOptions, startPool } from './pool.js';
+import { openSocket, type Pool, type PoolOptions, startPool } from './pool.js';
 import { runRequestCommand } from './request-command.js';
 import { spawnWorker, workerEnv, workerIdentity } from './spawn-worker.js';
 import { packageVersion } from './version.js';
@@ -26,6 +30,7 @@ import { packageVersion } from './version.js';
 const USAGE = `Usage: fcgi-prefork [options] [--] <command> [args...]
        fcgi-prefork request [options] <uri-or-script>   (fcgi-prefork request --help)
        fcgi-prefork status [--control <path> | --pidfile <path>] [--json]
+       fcgi-prefork ctl [--control <path> | --pidfile <path>] reload | scale <n> | recycle <slot> | stop
 
 Binds one FastCGI socket, starts N workers that accept on it as fd 0, and supervises them:
 restarts with backoff, graceful stop (SIGTERM/SIGINT), rolling reload (SIGHUP),
@@ -62,8 +67,8 @@ Workers:
       --backoff-max <s>      longest wait before a failed slot starts again (default 5)
 Starter:
   -P, --pidfile <path>       write the starter's pid here (removed on exit)
-      --control <path>       control socket for 'fcgi-prefork status' (default with
-                             --pidfile: <pidfile>.sock)
+      --control <path>       control socket for 'fcgi-prefork status' and 'fcgi-prefork ctl'
+                             (default with --pidfile: <pidfile>.sock)
       --metrics [host:]port  serve Prometheus metrics at http://host:port/metrics
       --http [host:]port     also serve HTTP there, forwarding each request to the pool
                              (for development; use nginx/Apache/lighttpd in production)
@@ -244,6 +249,28 @@ async function detach(options: PoolOptions): Promise<never> {
   process.exit(0);
 }
 
+/** A control command, as the pool's own action (the same a signal maps to). */
+function act(pool: Pool, action: ControlAction): ControlAnswer {
+  switch (action.command) {
+    case 'reload':
+      pool.reload();
+      return { ok: true, command: 'reload' };
+    case 'scale':
+      pool.scale(action.workers);
+      return { ok: true, command: 'scale', workers: action.workers };
+    case 'recycle': {
+      const { desiredWorkers } = pool.status();
+      if (action.slot > desiredWorkers)
+        return { error: `no slot ${action.slot}: slots are 1 to ${desiredWorkers}` };
+      pool.recycle(action.slot);
+      return { ok: true, command: 'recycle', slot: action.slot };
+    }
+    case 'stop':
+      void pool.stop();
+      return { ok: true, command: 'stop' };
+  }
+}
+
 async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number> {
   const pool = await startPool({ ...options, handleSignals: true });
   const cleanups: (() => Promise<void>)[] = [];
@@ -251,7 +278,11 @@ async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number
     const control =
       last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
     if (control) {
-      const server = await startControlServer(control, () => pool.status());
+      const server = await startControlServer(
+        control,
+        () => pool.status(),
+        (action) => act(pool, action),
+      );
       cleanups.push(() => server.close());
     }
     const http = last(args, 'http');
@@ -314,8 +345,34 @@ async function status(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
+const CTL_USAGE =
+  'Usage: fcgi-prefork ctl [--control <path> | --pidfile <path>] reload | scale <n> | recycle <slot> | stop\n';
+
+/** `fcgi-prefork ctl`: one command to a running starter; prints its JSON answer. */
+async function ctl(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv, STATUS_SPECS);
+  if (args.flags.has('help')) {
+    process.stdout.write(CTL_USAGE);
+    return 0;
+  }
+  if (args.flags.has('json')) throw new UserError('ctl answers JSON always: no --json', 2);
+  const line = args.rest.join(' ');
+  const command = parseControlCommand(line);
+  if ('error' in command)
+    throw new UserError(args.rest.length === 0 ? 'ctl needs a command' : command.error, 2);
+  const control = last(args, 'control');
+  const pidfile = last(args, 'pidfile');
+  if (!control && !pidfile) throw new UserError('ctl needs --control <path> or --pidfile <path>', 2);
+  const answer = await sendControl(control ?? controlPathFromPidfile(pidfile!), line);
+  process.stdout.write(`${JSON.stringify(answer)}\n`);
+  if (typeof answer === 'object' && answer !== null && 'error' in answer)
+    throw new UserError(`the starter refused: ${String(answer.error)}`);
+  return 0;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'status') return status(argv.slice(1));
+  if (argv[0] === 'ctl') return ctl(argv.slice(1));
   if (argv[0] === 'request') {
     return runRequestCommand(argv.slice(1));
   }

@@ -4,14 +4,61 @@ import { describeErrno, UserError } from '../src/net/errors.js';
 import type { PoolStatus } from './pool.js';
 
 /**
- * The control socket: a unix socket, mode 0600, that answers `status` with the pool's state
- * as one JSON document. `fcgi-prefork status` is its client.
+ * The control socket: a unix socket, mode 0600, that takes one command line and answers with
+ * one JSON document: `status` (the pool's state), `reload`, `scale <n>`, `recycle <slot>`,
+ * `stop`. `fcgi-prefork status` and `fcgi-prefork ctl` are its clients.
  */
 export interface ControlServer {
   close(): Promise<void>;
 }
 
-export async function startControlServer(path: string, status: () => PoolStatus): Promise<ControlServer> {
+/** A command that acts on the pool; the same actions signals map to. */
+export type ControlAction =
+  | { readonly command: 'reload' }
+  | { readonly command: 'scale'; readonly workers: number }
+  | { readonly command: 'recycle'; readonly slot: number }
+  | { readonly command: 'stop' };
+
+export type ControlCommand = { readonly command: 'status' } | ControlAction;
+
+/** The answer to an action: what was done, or why not. */
+export type ControlAnswer =
+  | { readonly ok: true; readonly [key: string]: unknown }
+  | { readonly error: string };
+
+/** Most workers `scale` may ask for: a typo must not fork thousands of processes. */
+export const MAX_WORKERS = 1024;
+
+/** One command line, strictly: a name and at most one number, or the reason it is refused. */
+export function parseControlCommand(line: string): ControlCommand | { readonly error: string } {
+  const words = line.trim().split(/\s+/);
+  const [name, arg, ...extra] = words;
+  const number = arg !== undefined && /^[1-9]\d{0,5}$/.test(arg) ? Number(arg) : undefined;
+  if (extra.length > 0) return { error: `too many arguments to '${name}'` };
+  switch (name) {
+    case 'status':
+    case 'reload':
+    case 'stop':
+      return arg === undefined ? { command: name } : { error: `'${name}' takes no argument` };
+    case 'scale':
+      if (number === undefined || number > MAX_WORKERS)
+        return { error: `scale needs a worker count from 1 to ${MAX_WORKERS}` };
+      return { command: 'scale', workers: number };
+    case 'recycle':
+      if (number === undefined) return { error: 'recycle needs a slot number' };
+      return { command: 'recycle', slot: number };
+    default:
+      return { error: `unknown command '${(name ?? '').slice(0, 32)}'` };
+  }
+}
+
+export async function startControlServer(
+  path: string,
+  status: () => PoolStatus,
+  act: (action: ControlAction) => ControlAnswer = () => ({
+    error: 'this control socket only answers status',
+  }),
+): Promise<ControlServer> {
   if (existsSync(path)) {
     const live = await new Promise<boolean>((resolve) => {
       const probe = net.connect(path);
@@ -27,12 +74,15 @@ export async function startControlServer(path: string, status: () => PoolStatus)
   const server = net.createServer((socket) => {
     socket.setEncoding('utf8');
     let line = '';
+    let answered = false;
     socket.on('data', (chunk: string) => {
+      if (answered) return;
       line += chunk;
       if (!line.includes('\n') && line.length < 64) return;
-      const command = line.trim();
-      if (command === 'status') socket.end(`${JSON.stringify(status())}\n`);
-      else socket.end(`${JSON.stringify({ error: `unknown command '${command.slice(0, 32)}'` })}\n`);
+      answered = true;
+      const command = parseControlCommand(line.slice(0, line.includes('\n') ? line.indexOf('\n') : 64));
+      const answer = 'error' in command ? command : command.command === 'status' ? status() : act(command);
+      socket.end(`${JSON.stringify(answer)}\n`);
     });
     socket.on('error', () => {});
   });
@@ -66,7 +116,8 @@ export function controlPathForPidfile(pidfile: string): string {
   return `${pidfile}.sock`;
 }
 
-export async function queryStatus(path: string, timeoutMs = 5000): Promise<PoolStatus> {
+/** Sends one command line to a control socket; resolves with the JSON document it answers. */
+export async function sendControl(path: string, line: string, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(path);
     let data = '';
@@ -75,7 +126,7 @@ export async function queryStatus(path: string, timeoutMs = 5000): Promise<PoolS
       reject(new UserError(`no answer from the control socket ${path}`));
     }, timeoutMs);
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write('status\n'));
+    socket.on('connect', () => socket.write(`${line}\n`));
     socket.on('data', (chunk: string) => {
       data += chunk;
     });
@@ -86,12 +137,19 @@ export async function queryStatus(path: string, timeoutMs = 5000): Promise<PoolS
     socket.on('end', () => {
       clearTimeout(timer);
       try {
-        resolve(JSON.parse(data) as PoolStatus);
+        resolve(JSON.parse(data));
       } catch {
-        reject(new UserError(`the control socket ${path} sent something that is not a status`));
+        reject(new UserError(`the control socket ${path} sent something that is not JSON`));
       }
     });
   });
+}
+
+export async function queryStatus(path: string, timeoutMs = 5000): Promise<PoolStatus> {
+  const answer = await sendControl(path, 'status', timeoutMs);
+  if (typeof answer !== 'object' || answer === null || !('workers' in answer))
+    throw new UserError(`the control socket ${path} sent something that is not a status`);
+  return answer as PoolStatus;
 }
 
 /** The control socket path for `status --pidfile`: the starter's pid must be alive. */

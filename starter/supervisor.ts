@@ -282,7 +282,8 @@ export class Supervisor {
 
   /** Live workers through the policy: the hung are killed, the old marked for recycling. */
   private inspect(now: number): void {
-    let recycling = [...this.workers.values()].some((w) => w.recycling && !w.retiring);
+    // A slot recycles until its old worker is gone.
+    let recycling = [...this.workers.values()].some((w) => w.recycling);
     for (const worker of this.workers.values()) {
       if (worker.retiring) continue;
       if (!worker.proven && isProven(this.policy, worker, now)) {
