@@ -1,7 +1,7 @@
-import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Transport, TransportEvents } from '../src/net/index.js';
+import { IncomingMessage, kNeedDrain, ServerResponse } from '../src/node-internals.js';
 import {
   createPairSpans,
   createParamsDecoder,
@@ -122,10 +122,6 @@ const FIRST_TAIL_SIZE = 256;
  */
 const spans = createPairSpans();
 const EMPTY_TAIL = Buffer.alloc(0);
-
-const kNeedDrain = Object.getOwnPropertySymbols(
-  new ServerResponse(new IncomingMessage(null as unknown as Socket)),
-).find((s) => s.description === 'kNeedDrain');
 
 /**
  * One transport connection from the front: records in, demultiplexed by request id into

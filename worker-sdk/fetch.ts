@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { responseBodySource } from '../src/node-internals.js';
 import type { Params } from '../src/protocol/index.js';
 import type { FcgiIncomingMessage } from './connection.js';
 import type { WorkerOptions } from './options.js';
@@ -104,23 +105,6 @@ function waitDrain(res: ServerResponse): Promise<void> {
   });
 }
 
-// undici's Response keeps the string or bytes it was made from: such a body is written at once,
-// without a reader and the promises of its reads (most of what a fetch handler's response cost).
-// Found by value, as node:http's symbols are; a Response without it takes the stream's way.
-// Looked up on the first response, not at load: the global Response loads undici, several MiB
-// that a createServer worker never needs.
-let kState: symbol | undefined | null = null;
-
-function bodySource(response: Response): string | Uint8Array | null {
-  if (kState === null) kState = Object.getOwnPropertySymbols(response).find((s) => s.description === 'state');
-  if (!kState || response.bodyUsed) return null;
-  const state = (response as unknown as Record<symbol, { body?: { source?: unknown } | null } | undefined>)[
-    kState
-  ];
-  const source = state?.body?.source;
-  return typeof source === 'string' || source instanceof Uint8Array ? source : null;
-}
-
 async function sendResponse(response: Response, res: ServerResponse, head: boolean): Promise<void> {
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
@@ -132,7 +116,9 @@ async function sendResponse(response: Response, res: ServerResponse, head: boole
     res.end();
     return;
   }
-  const source = bodySource(response);
+  // undici's Response keeps the string or bytes it was made from: such a body is written at
+  // once, without a reader and the promises of its reads (most of a fetch response's cost).
+  const source = responseBodySource(response);
   if (source !== null) {
     res.end(source);
     return;

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { addHeaderLines } from '../src/node-internals.js';
 import { lastValue, type PairSpans } from '../src/protocol/index.js';
 
 /** What node:http's IncomingMessage needs, read off the CGI params (RFC 3875 names). */
@@ -196,8 +197,7 @@ export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
 // node:http makes req.headers of the raw headers when it is first read, as it does for its own
 // requests: most handlers of a hello world never read it. (Done here where a Node lacks it.)
 export function setRawHeaders(req: IncomingMessage, rawHeaders: string[]): void {
-  const lines = req as IncomingMessage & { _addHeaderLines?: (headers: string[], n: number) => void };
-  if (typeof lines._addHeaderLines === 'function') lines._addHeaderLines(rawHeaders, rawHeaders.length);
+  if (addHeaderLines) addHeaderLines.call(req, rawHeaders, rawHeaders.length);
   else {
     req.rawHeaders = rawHeaders;
     const headers: Record<string, string> = {};

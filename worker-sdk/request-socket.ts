@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { getDefaultHighWaterMark } from 'node:stream';
 import { createPairSpans, lastValue, scanPairs } from '../src/protocol/index.js';
 import { httpHeadToCgi, NODE_WRITES_CGI_HEADS } from './cgi-head.js';
 
@@ -17,6 +18,9 @@ export interface RequestSink {
   readonly localAddress: string | undefined;
   readonly localPort: number | undefined;
 }
+
+/** net.Socket's default, which an IncomingMessage's body stream then has too. */
+const READABLE_HIGH_WATER_MARK = getDefaultHighWaterMark(false);
 
 /**
  * The socket a request's IncomingMessage and ServerResponse see. node:http writes to it as it
@@ -86,6 +90,12 @@ export class RequestSocket extends EventEmitter {
 
   get localPort(): number | undefined {
     return this.sink.localPort;
+  }
+
+  // IncomingMessage takes its own high-water mark from its socket's; from Node 24 on it keeps an
+  // undefined one, and Readable.toWeb (a fetch handler's request body) refuses that stream.
+  get readableHighWaterMark(): number {
+    return READABLE_HIGH_WATER_MARK;
   }
 
   get writableLength(): number {

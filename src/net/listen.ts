@@ -3,6 +3,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { getSystemErrorName } from 'node:util';
+import { type CreateServerHandle, createServerHandle, type ServerHandle } from '../node-internals.js';
 import { formatAddress, type ListenAddress } from './address.js';
 import { describeErrno, UserError } from './errors.js';
 
@@ -38,46 +39,47 @@ export interface UnixSocketOptions {
   readonly gid?: number;
 }
 
-/** A libuv TCP/pipe handle as net._createServerHandle returns it: bound, not polled. */
-export interface ServerHandle {
-  readonly fd: number;
-  getsockname(out: { port?: number; address?: string }): number;
-  /** uv_stream_set_blocking: O_NONBLOCK off (true) or on (false); 0 or a negative errno. */
-  setBlocking(blocking: boolean): number;
-  close(): void;
+export type { ServerHandle } from '../node-internals.js';
+
+/** A bound, unpolled handle of this Node's; a UserError where it offers no way to make one. */
+function serverHandle(...args: Parameters<CreateServerHandle>): ServerHandle | number {
+  if (!createServerHandle)
+    throw new UserError(
+      `this Node (${process.version}) offers no way to bind a socket without accepting on it ` +
+        '(net._createServerHandle, or the tcp_wrap binding): run fcgi-prefork on Node 22, 24 or 26, ' +
+        'or give it the socket by socket activation',
+    );
+  return createServerHandle(...args);
 }
 
-type CreateServerHandle = (
-  address: string | null,
-  port: number,
-  addressType: number,
-  fd?: number,
-) => ServerHandle | number;
-
-const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })
-  ._createServerHandle;
-
 /**
- * Makes a bound socket listen without polling it: a throwaway Node process gets it as fd 0,
- * calls listen(2) with our backlog and exits before its event loop could accept. The listen
- * state lives in the kernel, so it stays after the helper exits. The helper leaves the socket
- * blocking (spawn made its fd 0 so, and Node restores that on exit); it is set back to
- * non-blocking through the handle, the mode Node workers need.
+ * Makes bound sockets listen without polling them: a throwaway Node process gets them as fds
+ * 0, 3, 4…, calls listen(2) on each with our backlog and exits before its event loop could
+ * accept (the 'listening' callbacks run before it first polls). The listen state lives in the
+ * kernel, so it stays after the helper exits. The helper leaves fd 0 blocking (spawn made it
+ * so, and Node restores that on exit); each is set back to non-blocking through its handle,
+ * the mode Node workers need.
  */
-function listenWithoutAccepting(handle: ServerHandle, backlog: number, what: string): void {
+export function listenWithoutAccepting(
+  handles: readonly ServerHandle[],
+  backlog: number,
+  what: string,
+): void {
   const script =
-    "const s=require('net').createServer();" +
+    "const net=require('net'),fds=process.argv.slice(2).map(Number);let left=fds.length;" +
+    'for(const fd of fds){const s=net.createServer();' +
     "s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(1)});" +
-    's.listen({fd:0},Number(process.argv[1]),()=>process.exit(0))';
-  const result = spawnSync(process.execPath, ['-e', script, String(backlog)], {
-    stdio: [handle.fd, 'ignore', 'pipe'],
+    's.listen({fd},Number(process.argv[1]),()=>{if(--left===0)process.exit(0)})}';
+  const childFds = handles.map((_, i) => (i === 0 ? 0 : i + 2));
+  const result = spawnSync(process.execPath, ['-e', script, String(backlog), ...childFds.map(String)], {
+    stdio: [handles[0]!.fd, 'ignore', 'pipe', ...handles.slice(1).map((handle) => handle.fd)],
     encoding: 'utf8',
   });
   if (result.error) throw new UserError(`cannot listen on ${what}: ${result.error.message}`);
   if (result.status !== 0) {
     throw new UserError(`cannot listen on ${what}: ${describeErrno(result.stderr.trim() || undefined)}`);
   }
-  handle.setBlocking(false);
+  for (const handle of handles) handle.setBlocking(false);
 }
 
 export function errnoName(code: number): string {
@@ -93,7 +95,7 @@ function listenTcp(host: string, port: number, backlog: number): ListeningSocket
   const family = net.isIP(host);
   if (family === 0) throw new UserError(`invalid address '${host}': give an IPv4 or IPv6 address`, 2);
   // libuv sets SO_REUSEADDR, so a restart rebinds while old connections sit in TIME_WAIT.
-  const handle = createServerHandle(host, port, family);
+  const handle = serverHandle(host, port, family);
   if (typeof handle === 'number') throw new UserError(`${what} ${describeErrno(errnoName(handle))}`);
   // libuv defers a failed bind to listen(), and listen(2) on an unbound socket picks a random
   // port: ask now, while the error is still there to be seen.
@@ -104,7 +106,7 @@ function listenTcp(host: string, port: number, backlog: number): ListeningSocket
     throw new UserError(`${what} ${describeErrno(errnoName(err))}`);
   }
   try {
-    listenWithoutAccepting(handle, backlog, what);
+    listenWithoutAccepting([handle], backlog, what);
   } catch (e) {
     handle.close();
     throw e;
@@ -164,7 +166,7 @@ async function listenUnix(
   // libuv reports a missing directory as EACCES; say what is really wrong.
   if (!existsSync(dirname(path)))
     throw new UserError(`cannot bind ${path}: directory ${dirname(path)} does not exist`);
-  const handle = createServerHandle(path, -1, -1);
+  const handle = serverHandle(path, -1, -1);
   if (typeof handle === 'number')
     throw new UserError(`cannot bind ${path}: ${describeErrno(errnoName(handle))}`);
   let closed = false;
@@ -184,7 +186,7 @@ async function listenUnix(
     if (options.uid !== undefined || options.gid !== undefined) {
       chownSync(path, options.uid ?? -1, options.gid ?? -1);
     }
-    listenWithoutAccepting(handle, backlog, path);
+    listenWithoutAccepting([handle], backlog, path);
   } catch (e) {
     close();
     if (e instanceof UserError) throw e;
@@ -239,7 +241,7 @@ export function systemdSocket(env: NodeJS.ProcessEnv = process.env): ListeningSo
   // closing it would close systemd's socket.
   let handle: ServerHandle | number;
   try {
-    handle = createServerHandle(null, 0, 0, fd); // an fd given: no address, no port
+    handle = createServerHandle?.(null, 0, 0, fd) ?? -1; // an fd given: no address, no port
   } catch {
     handle = -1;
   }

@@ -7,9 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/net.js';
 import { CLI, ROOT } from '../helpers/processes.js';
 
+// Node 24 and later now and then warn on stderr that NODE_EXTRA_CA_CERTS failed to load ("bad
+// end line", seen here with the file intact): a line of Node's, not of the CLI's, whose stderr
+// these tests count. The CLI makes no TLS connection.
+const { NODE_EXTRA_CA_CERTS: _extraCerts, ...CLI_ENV } = process.env;
+
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
+    env: CLI_ENV,
     encoding: 'utf8',
     timeout: 20_000,
   });
@@ -172,7 +178,7 @@ describe('fcgi-prefork command line', () => {
       expect(result.status).toBe(code);
       expect(result.stderr).not.toMatch(/\n\s+at |internal error/);
       const lines = result.stderr.trim().split('\n');
-      expect(lines.length).toBeLessThanOrEqual(code === 2 ? 2 : 1);
+      expect(lines.length, result.stderr).toBeLessThanOrEqual(code === 2 ? 2 : 1);
       if (code === 2 && !name.startsWith('status') && !name.startsWith('request')) {
         expect(lines[1]).toBe("Try 'fcgi-prefork --help' for more information.");
       }
