@@ -230,8 +230,8 @@ export const onreadFields = ((): { buffer: symbol; callback: symbol } | null => 
   if (hidden('onread')) return null;
   const buffer = Buffer.alloc(1);
   const callback = () => {};
-  // @types/node declares `onread` for net.connect only; the Socket constructor takes it too.
-  const probe = new net.Socket({ onread: { buffer, callback } } as net.SocketConstructorOpts);
+  // A probe: the callback is never called, so its type (@types/node wants a boolean) is moot.
+  const probe = new net.Socket({ onread: { buffer, callback } } as unknown as net.SocketConstructorOpts);
   const record = probe as unknown as Record<symbol, unknown>;
   const symbols = Object.getOwnPropertySymbols(probe);
   const bufferField = symbols.find((s) => record[s] === buffer);

@@ -282,7 +282,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (args.flags.has('version')) {
-    process.stdout.write(`fcgi-prefork ${packageVersion()}\n`);
+    process.stdout.write(`fcgi-prefork ${packageVersion()} (Node ${process.version})\n`);
     return 0;
   }
   const options = poolOptionsFromArgs(args);

@@ -149,7 +149,7 @@ export function formatStatus(status: PoolStatus, now = Date.now()): string {
     )
     .join('\n');
   return [
-    `starter pid ${status.pid}, up ${formatUptime(now - status.startedAt)}`,
+    `starter pid ${status.pid}, up ${formatUptime(now - status.startedAt)}, Node ${status.node}`,
     `listening on ${status.address} (backlog ${status.backlog}${status.mode === 'reuseport' ? ', SO_REUSEPORT: a socket per worker' : ''})`,
     `command: ${status.command}`,
     `workers: ${status.totals.workers} of ${status.desiredWorkers}, generation ${status.generation}`,

@@ -89,6 +89,8 @@ export interface WorkerInfo {
 
 export interface PoolStatus {
   readonly pid: number;
+  /** The Node the starter runs on (process.version), which .js/.ts workers run on too. */
+  readonly node: string;
   readonly address: string;
   readonly backlog: number;
   readonly mode: SocketMode;
@@ -795,6 +797,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
       for (const slot of slots.values()) restarts += slot.restarts;
       return {
         pid: process.pid,
+        node: process.version,
         address: socket.description,
         backlog,
         mode,

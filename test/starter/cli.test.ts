@@ -41,7 +41,10 @@ afterAll(() => {
 describe('fcgi-prefork command line', () => {
   it('prints its version and help', () => {
     const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    expect(cli(['--version'])).toMatchObject({ status: 0, stdout: `fcgi-prefork ${version}\n` });
+    expect(cli(['--version'])).toMatchObject({
+      status: 0,
+      stdout: `fcgi-prefork ${version} (Node ${process.version})\n`,
+    });
     const help = cli(['-h']);
     expect(help.status).toBe(0);
     for (const flag of [
