@@ -5,17 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/net.js';
-import { CLI, ROOT } from '../helpers/processes.js';
-
-// Node 24 and later now and then warn on stderr that NODE_EXTRA_CA_CERTS failed to load ("bad
-// end line", seen here with the file intact): a line of Node's, not of the CLI's, whose stderr
-// these tests count. The CLI makes no TLS connection.
-const { NODE_EXTRA_CA_CERTS: _extraCerts, ...CLI_ENV } = process.env;
+import { CLI, quietEnv, ROOT } from '../helpers/processes.js';
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
-    env: CLI_ENV,
+    env: quietEnv(),
     encoding: 'utf8',
     timeout: 20_000,
   });

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { quietEnv } from '../helpers/processes.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -23,6 +24,7 @@ describe('worker footprint', () => {
       });`;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
       cwd: root,
+      env: quietEnv(),
       encoding: 'utf8',
       timeout: 30_000,
     });
@@ -44,6 +46,7 @@ describe('worker footprint', () => {
       });`;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
       cwd: root,
+      env: quietEnv(),
       encoding: 'utf8',
       timeout: 30_000,
     });
