@@ -20,7 +20,8 @@ export type InternalName =
   | '_addHeaderLines'
   | 'kNeedDrain'
   | 'onread'
-  | 'undici_state';
+  | 'undici_state'
+  | 'reusePort';
 
 export const INTERNAL_NAMES: readonly InternalName[] = [
   'stream_wrap',
@@ -31,6 +32,7 @@ export const INTERNAL_NAMES: readonly InternalName[] = [
   'kNeedDrain',
   'onread',
   'undici_state',
+  'reusePort',
 ];
 
 const hiddenList = (process.env.FCGI_HIDE_INTERNALS ?? '')
@@ -175,7 +177,7 @@ export const createServerHandle: CreateServerHandle | null = hidden('createServe
  */
 export const REUSE_PORT_FLAG = ((): number | null => {
   const flag = tcpWrapBinding?.constants.UV_TCP_REUSEPORT;
-  if (typeof flag !== 'number' || !createServerHandle) return null;
+  if (hidden('reusePort') || typeof flag !== 'number' || !createServerHandle) return null;
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   const netHasReusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
   return netHasReusePort ? flag : null;
@@ -274,5 +276,6 @@ export function internalsOffered(): Record<InternalName, boolean> {
     kNeedDrain: kNeedDrain !== null,
     onread: onreadFields !== null,
     undici_state: !hidden('undici_state'),
+    reusePort: REUSE_PORT_FLAG !== null,
   };
 }

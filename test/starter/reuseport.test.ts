@@ -95,11 +95,20 @@ describe('starter --reuseport: a socket per worker', () => {
     const fallback = startCli(
       ['-p', String(await freePort()), '--reuseport', '-N', '2', '--allow-root', RESPONDER],
       {
-        env: { ...process.env, PATH: empty, FCGI_HIDE_INTERNALS: 'tcp_wrap' },
+        env: { ...process.env, PATH: empty, FCGI_HIDE_INTERNALS: 'reusePort' },
       },
     );
     expect(await fallback.exited).toBe(1);
     expect(fallback.output()).toMatch(/--reuseport needs perl .*: perl not found/);
+  });
+
+  it('makes the sockets with the perl helper where Node has no SO_REUSEPORT flag', async () => {
+    const { starter, port } = await startReusePort(2, [], {
+      env: { ...process.env, FCGI_HIDE_INTERNALS: 'reusePort' },
+    });
+    expect(listeners(port).size).toBe(2);
+    const held = fdTargets(starter.pid);
+    for (const inode of listeners(port).keys()) expect(held).toContain(`socket:[${inode}]`);
   });
 
   it('keeps a slot’s socket across kill -9: connections queued on it are served by the respawned worker; the starter never accepts', async () => {
