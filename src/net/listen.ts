@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { type StdioOptions, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
@@ -53,34 +53,59 @@ function serverHandle(...args: Parameters<CreateServerHandle>): ServerHandle | n
 }
 
 /**
- * Makes bound sockets listen without polling them: a throwaway Node process gets them as fds
- * 0, 3, 4…, calls listen(2) on each with our backlog and exits before its event loop could
- * accept (the 'listening' callbacks run before it first polls). The listen state lives in the
- * kernel, so it stays after the helper exits. The helper leaves fd 0 blocking (spawn made it
- * so, and Node restores that on exit); each is set back to non-blocking through its handle,
- * the mode Node workers need.
+ * Makes bound sockets listen without polling them: a throwaway process gets them as fds 0, 3,
+ * 4…, calls listen(2) on each with our backlog and exits. The listen state lives in the
+ * kernel, so it stays after the helper exits. perl (in Debian's essential set) starts in a
+ * fraction of Node's time; where there is none, Node does it and exits before its event loop
+ * could accept (the 'listening' callbacks run before it first polls). spawn leaves fd 0
+ * blocking; each socket is set back to non-blocking through its handle, the mode Node workers
+ * need.
  */
 export function listenWithoutAccepting(
   handles: readonly ServerHandle[],
   backlog: number,
   what: string,
 ): void {
-  const script =
-    "const net=require('net'),fds=process.argv.slice(2).map(Number);let left=fds.length;" +
-    'for(const fd of fds){const s=net.createServer();' +
-    "s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(1)});" +
-    's.listen({fd},Number(process.argv[1]),()=>{if(--left===0)process.exit(0)})}';
-  const childFds = handles.map((_, i) => (i === 0 ? 0 : i + 2));
-  const result = spawnSync(process.execPath, ['-e', script, String(backlog), ...childFds.map(String)], {
-    stdio: [handles[0]!.fd, 'ignore', 'pipe', ...handles.slice(1).map((handle) => handle.fd)],
+  const childFds = handles.map((_, i) => (i === 0 ? 0 : i + 2)).map(String);
+  const stdio: StdioOptions = [
+    handles[0]!.fd,
+    'ignore',
+    'pipe',
+    ...handles.slice(1).map((handle) => handle.fd),
+  ];
+  const perl = spawnSync('perl', ['-e', PERL_LISTEN, String(backlog), ...childFds], {
+    stdio,
     encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
   });
+  const result =
+    (perl.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
+      ? spawnSync(process.execPath, ['-e', NODE_LISTEN, String(backlog), ...childFds], {
+          stdio,
+          encoding: 'utf8',
+        })
+      : perl;
   if (result.error) throw new UserError(`cannot listen on ${what}: ${result.error.message}`);
   if (result.status !== 0) {
-    throw new UserError(`cannot listen on ${what}: ${describeErrno(result.stderr.trim() || undefined)}`);
+    // perl says errno's number, Node its code.
+    const said = result.stderr.trim();
+    const code = /^\d+$/.test(said) ? errnoName(-Number(said)) : said || undefined;
+    throw new UserError(`cannot listen on ${what}: ${describeErrno(code)}`);
   }
   for (const handle of handles) handle.setBlocking(false);
 }
+
+/** listen(2) on each fd given, with the backlog first; on failure, errno's number on stderr. */
+const PERL_LISTEN =
+  'my $b = shift; for my $fd (@ARGV) { open(my $s, "+<&=", $fd) or do { print STDERR $! + 0; exit 1 }; ' +
+  'listen($s, $b) or do { print STDERR $! + 0; exit 1 } }';
+
+/** The same in Node, where there is no perl. */
+const NODE_LISTEN =
+  "const net=require('net'),fds=process.argv.slice(2).map(Number);let left=fds.length;" +
+  'for(const fd of fds){const s=net.createServer();' +
+  "s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(1)});" +
+  's.listen({fd},Number(process.argv[1]),()=>{if(--left===0)process.exit(0)})}';
 
 export function errnoName(code: number): string {
   try {
