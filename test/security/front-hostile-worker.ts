@@ -1,6 +1,7 @@
 // A FastCGI worker that breaks the response framing on purpose, as a compromised app could:
 // built on the codec alone (no SDK, which would not let it), accepting on fd 0 under the
-// starter. What it sends depends on the decoded path (DOCUMENT_URI):
+// starter. It writes `saw <REQUEST_URI>` to stderr for each request; what it answers depends on
+// the last segment of the decoded path (DOCUMENT_URI):
 //   /params       200, the params it got as JSON
 //   /cl-long      Content-Length: 11 with a 104-byte body that carries a second response
 //   /cl-short     Content-Length: 100 with a 10-byte body
@@ -35,7 +36,8 @@ const LONG_BODY = SMUGGLED + SECOND.padEnd(104 - SMUGGLED.length, ' ');
 
 function reply(params: Params): string {
   const path = params.DOCUMENT_URI ?? '';
-  switch (path) {
+  process.stderr.write(`saw ${JSON.stringify(params.REQUEST_URI)}\n`);
+  switch (path.slice(path.lastIndexOf('/'))) {
     case '/params': {
       const body = JSON.stringify(params);
       return `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -103,6 +105,7 @@ function handle(socket: net.Socket): void {
 const server = net.createServer(handle);
 server.listen({ fd: 0 }, Number(process.env.FCGI_BACKLOG ?? 511));
 server.on('listening', () => process.send?.({ type: 'fcgi-prefork:ready' }));
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// Nothing it serves is worth waiting for: the tests stop it at once.
+process.on('SIGTERM', () => process.exit(0));
 process.on('disconnect', () => process.exit(0));
 if (typeof process.send === 'function' && !process.connected) process.exit(0);
