@@ -1,5 +1,7 @@
 import net from 'node:net';
 import { join } from 'node:path';
+import { buildCgiParams } from '../../src/client/cgi-params.js';
+import { createClient } from '../../src/client/client.js';
 import { freePort } from '../helpers/net.js';
 import { type Running, startCli } from '../helpers/processes.js';
 
@@ -58,9 +60,22 @@ export interface FrontStarter {
   readonly httpPort: number;
 }
 
+/** One FastCGI GET straight to the pool (no front): its status. */
+export async function fastcgiGet(port: number, path: string): Promise<number> {
+  const client = createClient({ host: '127.0.0.1', port });
+  try {
+    const response = await client.requestAll({
+      params: buildCgiParams({ method: 'GET', url: path, headers: [] }),
+    });
+    return response.status;
+  } finally {
+    client.close();
+  }
+}
+
 /**
- * The real starter with the hostile worker and `--http` on a free port, plus `extra` options.
- * Requests sent before the worker listens wait in the pool socket's backlog.
+ * The real starter with the hostile worker and `--http` on a free port, plus `extra` options;
+ * resolves once a worker has answered, so what a test times is the front, not a worker's start.
  */
 export async function startFrontStarter(
   extra: readonly string[],
@@ -71,5 +86,6 @@ export async function startFrontStarter(
   const argv = ['-p', String(fcgiPort), '-N', '1', '--http', `127.0.0.1:${httpPort}`, ...extra, worker];
   const starter = startCli(argv);
   await starter.waitFor(/HTTP on http:\/\/127\.0\.0\.1:\d+\//);
+  await fastcgiGet(fcgiPort, '/ready');
   return { starter, fcgiPort, httpPort };
 }
