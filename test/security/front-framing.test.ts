@@ -39,6 +39,17 @@ describe('the --http front frames worker responses as nginx does', () => {
     );
   });
 
+  it('stops reading a long body at the cut, and the front serves on after it', async () => {
+    for (let round = 0; round < 3; round++) {
+      const { text, closed } = await rawHttp(front.httpPort, pipelined('/cl-huge'));
+      expect(statuses(text)).toEqual([200]);
+      expect(bodyOf(text)).toBe('x'.repeat(11));
+      expect(closed).toBe(true);
+    }
+    const { text } = await rawHttp(front.httpPort, pipelined('/ok'));
+    expect(statuses(text)).toEqual([200, 200]);
+  });
+
   it('closes after a body shorter than its Content-Length: the next response never follows', async () => {
     const { text, closed } = await rawHttp(front.httpPort, pipelined('/cl-short'));
     expect(statuses(text)).toEqual([200]);

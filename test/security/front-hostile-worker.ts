@@ -4,6 +4,7 @@
 // the last segment of the decoded path (DOCUMENT_URI):
 //   /params       200, the params it got as JSON
 //   /cl-long      Content-Length: 11 with a 104-byte body that carries a second response
+//   /cl-huge      Content-Length: 11 with a 4 MiB body
 //   /cl-short     Content-Length: 100 with a 10-byte body
 //   /cl-dup       two Content-Length headers that disagree
 //   /cl-bad       Content-Length: 1x
@@ -44,6 +45,8 @@ function reply(params: Params): string {
     }
     case '/cl-long':
       return `Content-Type: text/plain\r\nContent-Length: 11\r\n\r\n${LONG_BODY}`;
+    case '/cl-huge':
+      return `Content-Type: text/plain\r\nContent-Length: 11\r\n\r\n${'x'.repeat(4 * 1024 * 1024)}`;
     case '/cl-short':
       return 'Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n0123456789';
     case '/cl-dup':
