@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/net.js';
-import { CLI, childrenOf, isAlive, ROOT, sleep, start, stopAll } from '../helpers/processes.js';
 import { IN_CI } from '../helpers/peers.js';
+import { CLI, childrenOf, isAlive, ROOT, sleep, start, stopAll } from '../helpers/processes.js';
 import { fastcgiGet, HOSTILE_WORKER, rawHttp, statuses } from './front-raw.js';
 
 const SLOW_CLIENTS = 400;

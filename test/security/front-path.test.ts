@@ -28,7 +28,7 @@ describe('the --http front refuses paths that leave the document root or carry c
     const { text, closed } = await rawHttp(front.httpPort, get(target));
     expect(statuses(text)).toEqual([400]);
     expect(closed).toBe(true);
-    expect(front.starter.output()).not.toContain('saw "');
+    expect(front.starter.output()).not.toMatch(/saw ".*evil/);
   });
 
   it('forwards a path with . and .. inside the root, normalised as nginx does', async () => {
