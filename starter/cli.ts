@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { formatAddress, type ListenAddress, parseHostPort, parsePort } from '../src/net/address.js';
 import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
-import { listenSocket } from '../src/net/listen.js';
+import { type ListeningSocket, listenSocket } from '../src/net/listen.js';
 import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';
 import { resolveCommand } from './command.js';
 import {
@@ -16,8 +16,7 @@ import {
   queryStatus,
   startControlServer,
 } from './control.js';
-import { startHttpFront } from './http-front.js';
-import { startMetricsServer } from './metrics.js';
+import { startFronts } from './front-process.js';
 import { type PoolOptions, startPool } from './pool.js';
 import { runRequestCommand } from './request-command.js';
 import { packageVersion } from './version.js';
@@ -63,6 +62,8 @@ Starter:
                              (for development; use nginx/Apache/lighttpd in production)
       --script-filename <p>  with --http: SCRIPT_FILENAME for every request (php-cgi)
       --document-root <dir>  with --http: DOCUMENT_ROOT (SCRIPT_FILENAME = dir + path)
+      --http-max-connections <n>  with --http: client connections at once, more are closed
+                             (default 512, or half of RLIMIT_NOFILE when that is lower)
       --detach               start the workers, print their pids and exit (no supervision,
                              as fcgistarter does)
   -h, --help                 this help
@@ -97,6 +98,7 @@ export const SPECS: readonly OptionSpec[] = [
   { key: 'http', long: ['http'], value: true },
   { key: 'script-filename', long: ['script-filename'], value: true },
   { key: 'document-root', long: ['document-root'], value: true },
+  { key: 'http-max-connections', long: ['http-max-connections'], value: true },
   { key: 'detach', long: ['detach'], value: false },
   { key: 'help', short: ['h'], long: ['help'], value: false },
   { key: 'version', short: ['V'], long: ['version'], value: false },
@@ -206,6 +208,30 @@ async function detach(options: PoolOptions): Promise<number> {
   return 0;
 }
 
+/** What --http and its options ask of the front; the pool's own address is its upstream. */
+function httpFrontOptions(args: ParsedArgs, http: string, socket: ListeningSocket) {
+  const address = socket.address;
+  const upstream =
+    address.kind === 'tcp'
+      ? { host: address.host, port: socket.port ?? address.port }
+      : address.kind === 'unix'
+        ? { path: address.path }
+        : null;
+  if (!upstream) throw new UserError('--http needs --port or --socket (not socket activation)', 2);
+  const scriptFilename = last(args, 'script-filename');
+  const documentRoot = last(args, 'document-root');
+  const maxConnections = last(args, 'http-max-connections');
+  return {
+    listen: parseHostPort(http),
+    upstream,
+    ...(scriptFilename ? { scriptFilename } : {}),
+    ...(documentRoot ? { documentRoot } : {}),
+    ...(maxConnections !== undefined
+      ? { maxConnections: parseCount(maxConnections, 'HTTP connection limit') }
+      : {}),
+  };
+}
+
 async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number> {
   const pool = await startPool({ ...options, handleSignals: true });
   const cleanups: (() => Promise<void>)[] = [];
@@ -217,31 +243,17 @@ async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number
       cleanups.push(() => server.close());
     }
     const http = last(args, 'http');
-    if (http) {
-      const listen = parseHostPort(http);
-      const address = pool.socket.address;
-      const upstream =
-        address.kind === 'tcp'
-          ? { host: address.host, port: pool.socket.port ?? address.port }
-          : address.kind === 'unix'
-            ? { path: address.path }
-            : null;
-      if (!upstream) throw new UserError('--http needs --port or --socket (not socket activation)', 2);
-      const scriptFilename = last(args, 'script-filename');
-      const documentRoot = last(args, 'document-root');
-      const front = await startHttpFront({
-        listen: { host: listen.host, port: listen.port },
-        upstream,
-        ...(scriptFilename ? { scriptFilename } : {}),
-        ...(documentRoot ? { documentRoot } : {}),
-      });
-      process.stderr.write(`fcgi-prefork: HTTP on http://${formatAddress(listen)}/\n`);
-      cleanups.push(() => front.close());
-    }
     const metrics = last(args, 'metrics');
-    if (metrics) {
-      const server = await startMetricsServer(parseHostPort(metrics), () => pool.status());
-      cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    if (http || metrics) {
+      const fronts = await startFronts({
+        ...(http ? { http: httpFrontOptions(args, http, pool.socket) } : {}),
+        ...(metrics ? { metrics: parseHostPort(metrics) } : {}),
+        status: () => pool.status(),
+        ...(options.user !== undefined ? { user: options.user } : {}),
+        ...(options.group !== undefined ? { group: options.group } : {}),
+      });
+      cleanups.push(() => fronts.close());
+      if (http) process.stderr.write(`fcgi-prefork: HTTP on http://${formatAddress(parseHostPort(http))}/\n`);
     }
   } catch (e) {
     await pool.stop();
