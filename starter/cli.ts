@@ -21,6 +21,7 @@ import { startMetricsServer } from './metrics.js';
 import { type PoolOptions, startPool } from './pool.js';
 import { runRequestCommand } from './request-command.js';
 import { packageVersion } from './version.js';
+import { parseEnvAssignments, workerEnv } from './worker-env.js';
 
 const USAGE = `Usage: fcgi-prefork [options] [--] <command> [args...]
        fcgi-prefork request [options] <uri-or-script>   (fcgi-prefork request --help)
@@ -50,6 +51,9 @@ Workers:
   -g, --group <group>        run workers with this group
       --allow-root           allow workers to run as root
   -d, --cwd <dir>            working directory of the workers
+  -e, --env <NAME=VALUE>     set this in every worker's environment (repeatable)
+      --clear-env            workers get only PATH and FCGI_WEB_SERVER_ADDRS of the
+                             starter's environment (plus -e and the FCGI_* it sets)
       --max-requests <n>     SDK workers retire after about n requests (with jitter)
       --timeout <seconds>    kill an SDK worker silent (or busy with one request) this long
       --graceful-timeout <s> time for in-flight requests on stop and reload (default 30)
@@ -87,6 +91,8 @@ export const SPECS: readonly OptionSpec[] = [
   { key: 'group', short: ['g'], long: ['group'], value: true },
   { key: 'allow-root', long: ['allow-root'], value: false },
   { key: 'cwd', short: ['d'], long: ['cwd'], value: true },
+  { key: 'env', short: ['e'], long: ['env'], value: true },
+  { key: 'clear-env', long: ['clear-env'], value: false },
   { key: 'max-requests', long: ['max-requests'], value: true },
   { key: 'timeout', long: ['timeout'], value: true },
   { key: 'graceful-timeout', long: ['graceful-timeout'], value: true },
@@ -155,6 +161,7 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
   const timeout = value('timeout');
   const graceful = value('graceful-timeout');
   const readyTimeout = value('ready-timeout');
+  const setEnv = args.values.get('env');
   const options: PoolOptions = {
     command,
     args: given !== undefined ? args.rest : rest,
@@ -169,6 +176,8 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
     ...(value('group') !== undefined ? { group: value('group')! } : {}),
     allowRoot: args.flags.has('allow-root'),
     ...(value('cwd') !== undefined ? { cwd: value('cwd')! } : {}),
+    ...(setEnv ? { setEnv: parseEnvAssignments(setEnv) } : {}),
+    ...(args.flags.has('clear-env') ? { clearEnv: true } : {}),
     ...(value('pidfile') !== undefined ? { pidfile: value('pidfile')! } : {}),
     ...(maxRequests !== undefined ? { maxRequests: parseCount(maxRequests, 'max requests') } : {}),
     ...(timeout !== undefined ? { timeout: parseSeconds(timeout, 'timeout') } : {}),
@@ -192,7 +201,7 @@ async function detach(options: PoolOptions): Promise<number> {
       cwd,
       detached: true,
       stdio: [socket.fd, 'inherit', 'inherit'],
-      env: { ...process.env, FCGI_WORKER_ID: String(slot), FCGI_BACKLOG: String(options.backlog ?? 1024) },
+      env: workerEnv(process.env, slot, options.backlog ?? 1024, options),
     });
     if (child.pid === undefined) throw new UserError(`cannot start ${command.display}`);
     child.unref();
