@@ -18,6 +18,7 @@ import {
 } from './control.js';
 import { startHttpFront } from './http-front.js';
 import { startMetricsServer } from './metrics.js';
+import { writePidfile } from './pidfile.js';
 import { type PoolOptions, startPool } from './pool.js';
 import { runRequestCommand } from './request-command.js';
 import { packageVersion } from './version.js';
@@ -208,10 +209,7 @@ async function detach(options: PoolOptions): Promise<number> {
     pids.push(child.pid);
   }
   for (const pid of pids) process.stdout.write(`${pid}\n`);
-  if (options.pidfile) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(options.pidfile, pids.map((p) => `${p}\n`).join(''));
-  }
+  if (options.pidfile) writePidfile(options.pidfile, pids.map((p) => `${p}\n`).join(''));
   return 0;
 }
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -13,6 +13,7 @@ import { lookupGroup, lookupUser } from '../src/net/users.js';
 import { type ResolvedCommand, resolveCommand, workerSpawn } from './command.js';
 import { createNotifier, monotonicUsec } from './notify.js';
 import { prefixLines } from './output.js';
+import { removePidfile, writePidfile } from './pidfile.js';
 import { type WorkerEnvOptions, workerEnv } from './worker-env.js';
 
 export interface PoolOptions extends WorkerEnvOptions {
@@ -200,22 +201,6 @@ function positiveInteger(value: number | undefined, fallback: number, what: stri
   if (!Number.isInteger(value) || value < 1)
     throw new UserError(`invalid ${what} '${value}': must be a positive integer`, 2);
   return value;
-}
-
-function writePidfile(path: string): void {
-  try {
-    writeFileSync(path, `${process.pid}\n`);
-  } catch (e) {
-    throw new UserError(`cannot write pidfile ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
-
-function removePidfile(path: string): void {
-  try {
-    if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
-  } catch {
-    // gone already, or another starter's now
-  }
 }
 
 interface Identity {
