@@ -43,7 +43,7 @@ export function asNobody(
   script: string,
   args: readonly string[],
   options: SpawnOptions = {},
-): { done: Promise<{ code: number | null; output: string }>; kill(): void } {
+): { done: Promise<{ code: number | null; output: string }>; kill(signal?: NodeJS.Signals): void } {
   const child = spawn('perl', ['-e', script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     uid: NOBODY.uid,
@@ -61,5 +61,5 @@ export function asNobody(
   const done = new Promise<{ code: number | null; output: string }>((resolve) =>
     child.once('exit', (code) => resolve({ code, output })),
   );
-  return { done, kill: () => child.kill('SIGKILL') };
+  return { done, kill: (signal = 'SIGKILL') => child.kill(signal) };
 }
