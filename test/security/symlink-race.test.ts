@@ -101,9 +101,10 @@ describe.skipIf(skip !== null)(
       const swapped = Object.fromEntries(
         [...output.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]),
       );
-      // The attack ran: sockets and files were swapped in every kind of round.
+      // The attack ran: sockets, pidfiles and the starter's private directories were swapped.
       expect(swapped.socket, output).toBeGreaterThan(0);
       expect(swapped.file, output).toBeGreaterThan(0);
+      expect(swapped.dir, output).toBeGreaterThan(0);
       expect(fingerprint(secret)).toEqual(before);
       expect(fingerprint(treeSecret)).toEqual(beforeTree);
       // Each run either served and stopped (0) or refused a swapped-in path (1), never worse.
