@@ -7,6 +7,7 @@ import { formatAddress, type ListenAddress, parseHostPort, parsePort } from '../
 import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
 import { listenSocket } from '../src/net/listen.js';
+import { refuseToReplace } from '../src/net/socket-file.js';
 import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';
 import { resolveCommand } from './command.js';
 import {
@@ -214,11 +215,13 @@ async function detach(options: PoolOptions): Promise<number> {
 }
 
 async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number> {
+  const control =
+    last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
+  // Refused before any worker starts; startControlServer checks again as it binds.
+  if (control) await refuseToReplace(control, 'control socket');
   const pool = await startPool({ ...options, handleSignals: true });
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const control =
-      last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
     if (control) {
       const server = await startControlServer(control, () => pool.status());
       cleanups.push(() => server.close());
