@@ -135,7 +135,7 @@ async function listenUnix(
   backlog: number,
   options: UnixSocketOptions,
 ): Promise<ListeningSocket> {
-  await refuseToReplace(path, 'socket');
+  await refuseToReplace(path);
   // Bound, made to listen and given its mode and owner where no one else can reach it, then
   // renamed into place: see socket-file.ts.
   const file = socketFile(path);

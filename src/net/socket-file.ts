@@ -65,17 +65,19 @@ export function isLiveSocket(path: string): Promise<boolean> {
 
 /**
  * Refuses a target that is anything but a stale socket: a regular file, a directory, a
- * symlink (never followed), or a socket a running server answers on. `what` names it in errors.
+ * symlink (never followed), or a socket a running server answers on. `what`, if given, names
+ * it in errors ("control socket /run/app.ctl …").
  */
-export async function refuseToReplace(path: string, what: string): Promise<void> {
+export async function refuseToReplace(path: string, what?: string): Promise<void> {
   let stat: Stats;
   try {
     stat = lstatSync(path);
   } catch {
     return; // nothing there
   }
-  if (!stat.isSocket()) throw new UserError(`${what} ${path} exists and is not a socket; not replacing it`);
-  if (await isLiveSocket(path)) throw new UserError(`${what} ${path} is in use by a running server`);
+  const name = what ? `${what} ${path}` : path;
+  if (!stat.isSocket()) throw new UserError(`${name} exists and is not a socket; not replacing it`);
+  if (await isLiveSocket(path)) throw new UserError(`${name} is in use by a running server`);
 }
 
 function sameFile(a: Stats, b: Stats): boolean {

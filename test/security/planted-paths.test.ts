@@ -110,7 +110,7 @@ describe.skipIf(skip !== null)(`paths planted by the worker user${skip ? ` (skip
     const before = [snapshot(secret), snapshot(run('app.sock'))];
     await refused(
       ['-s', run('app.sock'), '-M', '0666', '-U', 'nobody'],
-      /socket .*app\.sock exists and is not a socket/,
+      /^fcgi-prefork: \/.*app\.sock exists and is not a socket; not replacing it$/,
     );
     expect([snapshot(secret), snapshot(run('app.sock'))]).toEqual(before);
   });
