@@ -1,6 +1,7 @@
 import {
   chownSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -86,6 +87,44 @@ describe.skipIf(skip !== null)(`paths planted by the worker user${skip ? ` (skip
     await symlinkAsNobody(target, run('app.pid'));
     await refused(['-p', String(port), '-P', run('app.pid')], /pidfile .* is a symbolic link/);
     expect(existsSync(target)).toBe(false);
+  });
+
+  it('-P at a hard link to a root-only file (fs.protected_hardlinks=0 lets nobody make one): the name is replaced, the file untouched', async () => {
+    // Planted by root here: this machine's protected_hardlinks stops nobody from linking root's files.
+    linkSync(secret, run('app.pid'));
+    const before = readFileSync(secret, 'utf8');
+    const starter = startCli([
+      '-p',
+      String(port),
+      '-P',
+      run('app.pid'),
+      '-u',
+      'nobody',
+      '-N',
+      '1',
+      '/bin/sleep',
+      '600',
+    ]);
+    await starter.waitFor(/starting 1 ×/);
+    expect(readFileSync(run('app.pid'), 'utf8')).toBe(`${starter.pid}\n`);
+    expect(lstatSync(secret).nlink).toBe(1);
+    expect(await starter.stop()).toBe(0);
+    expect(existsSync(run('app.pid'))).toBe(false);
+    expect(readFileSync(secret, 'utf8')).toBe(before);
+    expect(lstatSync(secret).mode & 0o7777).toBe(0o600);
+  });
+
+  it('-s and --control at a hard link to a root-only file: refused, the file untouched', async () => {
+    linkSync(secret, run('app.sock'));
+    linkSync(secret, run('ctl.sock'));
+    const before = snapshot(secret);
+    await refused(['-s', run('app.sock')], /app\.sock exists and is not a socket; not replacing it$/);
+    await refused(
+      ['-p', String(port), '--control', run('ctl.sock')],
+      /control socket .*ctl\.sock exists and is not a socket/,
+    );
+    expect(snapshot(secret)).toBe(before);
+    expect(lstatSync(secret).nlink).toBe(3);
   });
 
   it('--control at a regular file: refused, the file neither replaced nor deleted', async () => {
