@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { workerEnv as buildWorkerEnv } from '../../starter/worker-env.js';
 import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
 import { startCli, stopAll } from '../helpers/processes.js';
@@ -98,5 +99,43 @@ describe.skipIf(skip !== null)(`worker environment${skip ? ` (skipped: ${skip})`
     await waitServing({ host: '127.0.0.1', port });
     expect(await fcgiGet({ host: '127.0.0.1', port }, '/hi')).toMatch(/worker 1/);
     expect(await starter.stop()).toBe(0);
+  });
+});
+
+// The same rules on the pure function, as any user: the exact environment, nothing more.
+describe('workerEnv', () => {
+  const base = { ...STARTER_ENV, NOTIFY_SOCKET: '/run/systemd/notify', FCGI_MAX_REQUESTS: '7' };
+
+  it('passes through, less LISTEN_*, NOTIFY_SOCKET and a stale FCGI_MAX_REQUESTS; -e under the FCGI_* it sets', () => {
+    const env = buildWorkerEnv(base, 2, 64, { setEnv: { HOME: '/srv', FCGI_WORKER_ID: '9' } });
+    expect(env).toEqual({
+      PATH: STARTER_ENV.PATH,
+      HOME: '/srv',
+      SECRET_TOKEN: 's3cret',
+      PHP_FCGI_CHILDREN: '0',
+      PHP_FCGI_MAX_REQUESTS: '500',
+      FCGI_WEB_SERVER_ADDRS: '127.0.0.1',
+      FCGI_WORKER_ID: '2',
+      FCGI_BACKLOG: '64',
+      FCGI_PREFORK: '1',
+      FCGI_GRACEFUL_TIMEOUT: '30',
+    });
+  });
+
+  it('with clearEnv: PATH (or a default), FCGI_WEB_SERVER_ADDRS, -e, then the FCGI_* it sets', () => {
+    const options = { clearEnv: true, setEnv: { APP: '1' }, maxRequests: 100, gracefulTimeout: 5 };
+    expect(buildWorkerEnv(base, 1, 1024, options, () => 0.5)).toEqual({
+      PATH: STARTER_ENV.PATH,
+      FCGI_WEB_SERVER_ADDRS: '127.0.0.1',
+      APP: '1',
+      FCGI_WORKER_ID: '1',
+      FCGI_BACKLOG: '1024',
+      FCGI_PREFORK: '1',
+      FCGI_GRACEFUL_TIMEOUT: '5',
+      FCGI_MAX_REQUESTS: '105',
+    });
+    expect(buildWorkerEnv({ HOME: '/root' }, 1, 1024, { clearEnv: true }).PATH).toBe(
+      '/usr/local/bin:/usr/bin:/bin',
+    );
   });
 });
