@@ -7,6 +7,7 @@ import { formatAddress, type ListenAddress, parseHostPort, parsePort } from '../
 import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
 import { type ListeningSocket, listenSocket } from '../src/net/listen.js';
+import { refuseToReplace } from '../src/net/socket-file.js';
 import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';
 import { resolveCommand } from './command.js';
 import {
@@ -17,9 +18,11 @@ import {
   startControlServer,
 } from './control.js';
 import { startFronts } from './front-process.js';
+import { writePidfile } from './pidfile.js';
 import { type PoolOptions, startPool } from './pool.js';
 import { runRequestCommand } from './request-command.js';
 import { packageVersion } from './version.js';
+import { parseEnvAssignments, workerEnv } from './worker-env.js';
 
 const USAGE = `Usage: fcgi-prefork [options] [--] <command> [args...]
        fcgi-prefork request [options] <uri-or-script>   (fcgi-prefork request --help)
@@ -49,6 +52,9 @@ Workers:
   -g, --group <group>        run workers with this group
       --allow-root           allow workers to run as root
   -d, --cwd <dir>            working directory of the workers
+  -e, --env <NAME=VALUE>     set this in every worker's environment (repeatable)
+      --clear-env            workers get only PATH and FCGI_WEB_SERVER_ADDRS of the
+                             starter's environment (plus -e and the FCGI_* it sets)
       --max-requests <n>     SDK workers retire after about n requests (with jitter)
       --timeout <seconds>    kill an SDK worker silent (or busy with one request) this long
       --graceful-timeout <s> time for in-flight requests on stop and reload (default 30)
@@ -88,6 +94,8 @@ export const SPECS: readonly OptionSpec[] = [
   { key: 'group', short: ['g'], long: ['group'], value: true },
   { key: 'allow-root', long: ['allow-root'], value: false },
   { key: 'cwd', short: ['d'], long: ['cwd'], value: true },
+  { key: 'env', short: ['e'], long: ['env'], value: true },
+  { key: 'clear-env', long: ['clear-env'], value: false },
   { key: 'max-requests', long: ['max-requests'], value: true },
   { key: 'timeout', long: ['timeout'], value: true },
   { key: 'graceful-timeout', long: ['graceful-timeout'], value: true },
@@ -157,6 +165,7 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
   const timeout = value('timeout');
   const graceful = value('graceful-timeout');
   const readyTimeout = value('ready-timeout');
+  const setEnv = args.values.get('env');
   const options: PoolOptions = {
     command,
     args: given !== undefined ? args.rest : rest,
@@ -171,6 +180,8 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
     ...(value('group') !== undefined ? { group: value('group')! } : {}),
     allowRoot: args.flags.has('allow-root'),
     ...(value('cwd') !== undefined ? { cwd: value('cwd')! } : {}),
+    ...(setEnv ? { setEnv: parseEnvAssignments(setEnv) } : {}),
+    ...(args.flags.has('clear-env') ? { clearEnv: true } : {}),
     ...(value('pidfile') !== undefined ? { pidfile: value('pidfile')! } : {}),
     ...(maxRequests !== undefined ? { maxRequests: parseCount(maxRequests, 'max requests') } : {}),
     ...(timeout !== undefined ? { timeout: parseSeconds(timeout, 'timeout') } : {}),
@@ -194,17 +205,14 @@ async function detach(options: PoolOptions): Promise<number> {
       cwd,
       detached: true,
       stdio: [socket.fd, 'inherit', 'inherit'],
-      env: { ...process.env, FCGI_WORKER_ID: String(slot), FCGI_BACKLOG: String(options.backlog ?? 1024) },
+      env: workerEnv(process.env, slot, options.backlog ?? 1024, options),
     });
     if (child.pid === undefined) throw new UserError(`cannot start ${command.display}`);
     child.unref();
     pids.push(child.pid);
   }
   for (const pid of pids) process.stdout.write(`${pid}\n`);
-  if (options.pidfile) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(options.pidfile, pids.map((p) => `${p}\n`).join(''));
-  }
+  if (options.pidfile) writePidfile(options.pidfile, pids.map((p) => `${p}\n`).join(''));
   return 0;
 }
 
@@ -233,11 +241,13 @@ function httpFrontOptions(args: ParsedArgs, http: string, socket: ListeningSocke
 }
 
 async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number> {
+  const control =
+    last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
+  // Refused before any worker starts; startControlServer checks again as it binds.
+  if (control) await refuseToReplace(control, 'control socket');
   const pool = await startPool({ ...options, handleSignals: true });
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const control =
-      last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
     if (control) {
       const server = await startControlServer(control, () => pool.status());
       cleanups.push(() => server.close());

@@ -1,18 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import {
-  ENV_BACKLOG,
-  ENV_GRACEFUL_TIMEOUT,
-  ENV_MAX_REQUESTS,
-  ENV_PREFORK,
-  ENV_WORKER_ID,
-  isWorkerMessage,
-  type WorkerMessage,
-} from '../src/link.js';
+import { isWorkerMessage, type WorkerMessage } from '../src/link.js';
 import type { ListenAddress } from '../src/net/address.js';
 import { UserError } from '../src/net/errors.js';
 import { type ListeningSocket, listenSocket, systemdSocket } from '../src/net/listen.js';
@@ -21,8 +13,10 @@ import { lookupGroup, lookupUser } from '../src/net/users.js';
 import { type ResolvedCommand, resolveCommand, workerSpawn } from './command.js';
 import { createNotifier, monotonicUsec } from './notify.js';
 import { prefixLines } from './output.js';
+import { removePidfile, writePidfile } from './pidfile.js';
+import { type WorkerEnvOptions, workerEnv } from './worker-env.js';
 
-export interface PoolOptions {
+export interface PoolOptions extends WorkerEnvOptions {
   /** The worker program; .js/.mjs/.ts/.mts run with this Node (and tsx). */
   readonly command: string;
   readonly args?: readonly string[];
@@ -211,22 +205,6 @@ function positiveInteger(value: number | undefined, fallback: number, what: stri
   return value;
 }
 
-function writePidfile(path: string): void {
-  try {
-    writeFileSync(path, `${process.pid}\n`);
-  } catch (e) {
-    throw new UserError(`cannot write pidfile ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
-
-function removePidfile(path: string): void {
-  try {
-    if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
-  } catch {
-    // gone already, or another starter's now
-  }
-}
-
 interface Identity {
   readonly uid: number | undefined;
   readonly gid: number | undefined;
@@ -272,34 +250,6 @@ async function openSocket(
   if (!activated)
     throw new UserError('no address to listen on: give --port, --socket, or run under socket activation', 2);
   return [activated];
-}
-
-/** The environment every worker gets: ours, less what belongs to us, plus its slot's. */
-function workerEnv(
-  base: NodeJS.ProcessEnv,
-  slot: number,
-  backlog: number,
-  options: PoolOptions,
-): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base };
-  // Socket activation was ours: a worker that saw these would think it was activated too.
-  delete env.LISTEN_FDS;
-  delete env.LISTEN_PID;
-  delete env.LISTEN_FDNAMES;
-  delete env.NODE_CHANNEL_FD;
-  // The unit's notify socket is ours too: a worker speaking sd_notify must not report for the pool.
-  delete env.NOTIFY_SOCKET;
-  env[ENV_WORKER_ID] = String(slot);
-  env[ENV_BACKLOG] = String(backlog);
-  env[ENV_PREFORK] = '1';
-  env[ENV_GRACEFUL_TIMEOUT] = String(options.gracefulTimeout ?? 30);
-  if (options.maxRequests !== undefined) {
-    const jitter = Math.floor(options.maxRequests * 0.1 * Math.random());
-    env[ENV_MAX_REQUESTS] = String(options.maxRequests + jitter);
-  } else {
-    delete env[ENV_MAX_REQUESTS];
-  }
-  return env;
 }
 
 /**

@@ -1,11 +1,10 @@
 import { type StdioOptions, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { dirname } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { type CreateServerHandle, createServerHandle, type ServerHandle } from '../node-internals.js';
 import { formatAddress, type ListenAddress } from './address.js';
 import { describeErrno, UserError } from './errors.js';
+import { refuseToReplace, socketFile } from './socket-file.js';
 
 /**
  * The one listening socket of a pool. The starter holds it (so it outlives every child) and
@@ -158,65 +157,33 @@ export function tcpListeningSocket(handle: ServerHandle, host: string, port: num
   };
 }
 
-/** True when something accepts connections at the unix socket path. */
-function isLiveSocket(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-async function removeStaleSocket(path: string): Promise<void> {
-  let stat: ReturnType<typeof lstatSync>;
-  try {
-    stat = lstatSync(path);
-  } catch {
-    return; // nothing there
-  }
-  if (!stat.isSocket()) throw new UserError(`${path} exists and is not a socket; not replacing it`);
-  if (await isLiveSocket(path)) throw new UserError(`${path} is in use by a running server`);
-  unlinkSync(path);
-}
-
 async function listenUnix(
   path: string,
   backlog: number,
   options: UnixSocketOptions,
 ): Promise<ListeningSocket> {
-  await removeStaleSocket(path);
-  // libuv reports a missing directory as EACCES; say what is really wrong.
-  if (!existsSync(dirname(path)))
-    throw new UserError(`cannot bind ${path}: directory ${dirname(path)} does not exist`);
-  const handle = serverHandle(path, -1, -1);
-  if (typeof handle === 'number')
+  await refuseToReplace(path);
+  // Bound, made to listen and given its mode and owner where no one else can reach it, then
+  // renamed into place: see socket-file.ts.
+  const file = socketFile(path);
+  const handle = serverHandle(file.bindPath, -1, -1);
+  if (typeof handle === 'number') {
+    file.release();
     throw new UserError(`cannot bind ${path}: ${describeErrno(errnoName(handle))}`);
+  }
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
     handle.close();
-    try {
-      unlinkSync(path);
-    } catch {
-      // already gone
-    }
+    file.release();
   };
   try {
-    // Mode and owner before listen(2): no client can connect before they are in force.
-    if (options.mode !== undefined) chmodSync(path, options.mode);
-    if (options.uid !== undefined || options.gid !== undefined) {
-      chownSync(path, options.uid ?? -1, options.gid ?? -1);
-    }
     listenWithoutAccepting([handle], backlog, path);
+    file.publish(options);
   } catch (e) {
     close();
-    if (e instanceof UserError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot set up ${path}: ${describeErrno(code)}`);
+    throw e;
   }
   return {
     fd: handle.fd,

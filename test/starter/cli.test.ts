@@ -51,6 +51,8 @@ describe('fcgi-prefork command line', () => {
       '--user',
       '--graceful-timeout',
       '--detach',
+      '--env',
+      '--clear-env',
     ]) {
       expect(help.stdout).toContain(flag);
     }
@@ -116,6 +118,19 @@ describe('fcgi-prefork command line', () => {
       2,
       () => /invalid graceful timeout 'abc'/,
     ],
+    [
+      'env without =',
+      () => ['-p', '9000', '-e', 'NOVALUE', 'x'],
+      2,
+      () => /invalid environment 'NOVALUE': give NAME=VALUE/,
+    ],
+    [
+      'env with empty name',
+      () => ['-p', '9000', '--env', '=x', 'x'],
+      2,
+      () => /invalid environment '=x': give NAME=VALUE/,
+    ],
+    ['env without value', () => ['-p', '9000', '-e'], 2, () => /option -e needs a value/],
     ['max requests 0', () => ['-p', '9000', '--max-requests', '0', 'x'], 2, () => /invalid max requests '0'/],
     [
       'unknown user',
