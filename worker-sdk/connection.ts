@@ -49,8 +49,12 @@ export interface ConnectionContext {
   active(): number;
   requestStarted(): void;
   requestEnded(): void;
-  /** Takes params bytes from what the worker's requests in progress may hold: false when that is used up. */
-  takeParams(bytes: number): boolean;
+  /**
+   * Takes params bytes from what the worker's requests in progress may hold. Past that, the
+   * connections holding the most are closed to make room; false when `connection` is itself
+   * the one holding the most.
+   */
+  takeParams(bytes: number, connection: Connection): boolean;
   /** Gives them back: their request ended. */
   giveParams(bytes: number): void;
   /** The server is stopping: finish what is in flight, take nothing new. */
@@ -110,9 +114,11 @@ export class Connection implements RequestSink, TransportEvents, OutputOwner, De
   /** A request ended before its input did: bytes of it may still come. */
   private inputLeft = false;
   private closed = false;
+  /** fail() dropped it: the close is on its way. */
+  private failed = false;
   private readPaused = false;
   /** PARAMS bytes held by this connection's requests in progress. */
-  private paramsHeld = 0;
+  paramsHeld = 0;
   private readonly waitingDrain = new Set<Request>();
   private deadline: Deadline = 'none';
   /** When the deadline's time is up, as Date.now(). */
@@ -217,12 +223,23 @@ export class Connection implements RequestSink, TransportEvents, OutputOwner, De
     this.context.connectionClosed(this);
   }
 
-  /** A protocol violation or a limit passed: log one line, drop this connection, nothing else. */
-  private fail(message: string): void {
-    if (this.closed) return;
+  /**
+   * A protocol violation or a limit passed: log one line, drop this connection, nothing else.
+   * Its params go back to the worker at once: the close that ends its requests comes later.
+   */
+  fail(message: string): void {
+    if (this.closed || this.failed) return;
+    this.failed = true;
     const peer = this.remoteAddress ? `${this.remoteAddress}:${this.remotePort}` : 'unix socket';
     this.options.log(`fcgi worker: closing connection from ${peer}: ${message}`);
+    for (const request of this.requests.values()) this.giveParams(request);
     this.transport.destroy();
+  }
+
+  private giveParams(request: Request): void {
+    this.paramsHeld -= request.paramsBytes;
+    this.context.giveParams(request.paramsBytes);
+    request.paramsBytes = 0;
   }
 
   // Records ------------------------------------------------------------------------------
@@ -344,9 +361,9 @@ export class Connection implements RequestSink, TransportEvents, OutputOwner, De
     const limit = this.options.maxConnectionParamsLength;
     if (this.paramsHeld + bytes > limit)
       throw new Error(`params of the requests on this connection over the limit of ${limit} bytes`);
-    if (!this.context.takeParams(bytes))
+    if (!this.context.takeParams(bytes, this))
       throw new Error(
-        `params of all requests in progress over the limit of ${this.options.maxWorkerParamsLength} bytes`,
+        `params of all requests in progress over the limit of ${this.options.maxWorkerParamsLength} bytes, the most of them here`,
       );
     this.paramsHeld += bytes;
     request.paramsBytes += bytes;
@@ -505,8 +522,7 @@ export class Connection implements RequestSink, TransportEvents, OutputOwner, De
     this.waitingDrain.delete(request);
     if (request.params) this.paramsPending--;
     else if (!request.stdinDone) this.bodyPending--;
-    this.paramsHeld -= request.paramsBytes;
-    this.context.giveParams(request.paramsBytes);
+    this.giveParams(request);
     this.context.requestEnded();
     this.served++;
     if (!this.closed) this.output.end(requestId, request.appStatus, FCGI_REQUEST_COMPLETE);

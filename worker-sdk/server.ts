@@ -102,8 +102,17 @@ export function createServer(
       served++;
       emitter.emit('requestEnd', served);
     },
-    takeParams(bytes) {
-      if (paramsHeld + bytes > options.maxWorkerParamsLength) return false;
+    takeParams(bytes, connection) {
+      // The worker's params are bounded; one peer holding them must not shut out the others'
+      // small requests: the connection holding the most goes first, and that may be this one.
+      while (paramsHeld + bytes > options.maxWorkerParamsLength) {
+        const hog = mostParams();
+        if (!hog || hog === connection || hog.paramsHeld <= connection.paramsHeld) return false;
+        hog.fail(
+          `params of all requests in progress over the limit of ${options.maxWorkerParamsLength} bytes, the most of them here`,
+        );
+        if (hog.paramsHeld > 0) return false;
+      }
       paramsHeld += bytes;
       return true;
     },
@@ -127,6 +136,13 @@ export function createServer(
   function checkDeadlines(): void {
     const now = Date.now();
     for (const connection of connections) connection.checkDeadline(now);
+  }
+
+  function mostParams(): Connection | undefined {
+    let most: Connection | undefined;
+    for (const connection of connections)
+      if (connection.paramsHeld > (most?.paramsHeld ?? 0)) most = connection;
+    return most;
   }
 
   function maybeClosed(): void {
