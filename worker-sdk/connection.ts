@@ -230,10 +230,16 @@ export class Connection implements RequestSink, TransportEvents, OutputOwner, De
   fail(message: string): void {
     if (this.closed || this.failed) return;
     this.failed = true;
-    const peer = this.remoteAddress ? `${this.remoteAddress}:${this.remotePort}` : 'unix socket';
-    this.options.log(`fcgi worker: closing connection from ${peer}: ${message}`);
+    this.options.log(`fcgi worker: closing connection from ${this.peerName()}: ${message}`);
     for (const request of this.requests.values()) this.giveParams(request);
     this.transport.destroy();
+  }
+
+  /** For a log line: a unix socket's peer has no address, nor has a TCP peer once it is gone. */
+  private peerName(): string {
+    return this.remoteAddress
+      ? `${this.remoteAddress}:${this.remotePort}`
+      : 'an unnamed peer (unix socket, or gone)';
   }
 
   private giveParams(request: Request): void {
