@@ -33,7 +33,7 @@ interface HeaderName {
 }
 const headerNames: HeaderName[][] = [];
 const HEADER_NAMES_KEPT = 512;
-const HEADER_NAMES_PER_LENGTH = 8;
+const HEADER_NAMES_PER_LENGTH = 16;
 const LONGEST_NAME_KEPT = 64;
 let headerNamesKept = 0;
 let nextTurn = 0;
