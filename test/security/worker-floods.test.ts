@@ -157,6 +157,46 @@ describe('a worker under floods from one peer', () => {
     console.log(`params flood, 24 connections: ${open} kept, peak RSS ${memory.peak} KiB`);
   });
 
+  it('holds params sent a byte a record at about their size, not an object per record', async () => {
+    const target = await startTarget();
+    // Per request: its begin, then 1,000,000 PARAMS records of one byte each (16 bytes on the
+    // wire with header and padding), never ended; four requests on each of two connections.
+    const oneByteRecords = (id: number): Buffer => {
+      const count = 1_000_000;
+      const buf = Buffer.alloc(count * 16);
+      for (let i = 0, at = 0; i < count; i++, at += 16) {
+        buf[at] = 1;
+        buf[at + 1] = FCGI_PARAMS;
+        buf[at + 2] = id >> 8;
+        buf[at + 3] = id & 0xff;
+        buf[at + 5] = 1; // content length
+        buf[at + 6] = 7; // padding
+        buf[at + 8] = 97;
+      }
+      return Buffer.concat([encodeBeginRequest(id, 1, 1), buf]);
+    };
+    const floods = await Promise.all([connect(target.port), connect(target.port)]);
+    // A GET_VALUES behind them: its answer comes once the worker has read all of them.
+    const through = floods.map((flood) => new Promise((resolve) => flood.once('data', resolve)));
+    const results = await Promise.all(
+      floods.map((flood) => {
+        let id = 0;
+        return pour(
+          flood,
+          () => (id < 4 ? oneByteRecords(++id) : id++ === 4 ? encodeGetValues(['x']) : null),
+          5000,
+        );
+      }),
+    );
+    expect(results.map((r) => r.outcome)).toEqual(['done', 'done']);
+    await Promise.all(through);
+    expect(await expectServes(target)).toMatch(/^ok /);
+    expect(floods.every((f) => !f.destroyed)).toBe(true);
+    const memory = expectBounded(target);
+    for (const flood of floods) flood.destroy();
+    console.log(`one-byte params records, 8 x 1 MB: peak RSS ${memory.peak} KiB`);
+  });
+
   it('reads 1 MB of distinct HTTP_* names in linear time, serving another connection meanwhile', async () => {
     const target = await startTarget();
     const pairs: [string, string][] = [
