@@ -4,6 +4,7 @@ import { responseBodySource } from '../src/node-internals.js';
 import type { Params } from '../src/protocol/index.js';
 import type { FcgiIncomingMessage } from './connection.js';
 import type { WorkerOptions } from './options.js';
+import { requestParams } from './request-params.js';
 import { createServer, type FcgiServer, type ListenOptions, type RequestListener } from './server.js';
 
 export interface FetchInfo {
@@ -72,7 +73,7 @@ function toRequest(req: FcgiIncomingMessage): FastCgiRequest {
       // a header value fetch refuses (control chars): leave it out rather than fail the request
     }
   }
-  host ||= req.fcgiParams.SERVER_NAME || 'localhost';
+  host ||= requestParams(req).value('SERVER_NAME') || 'localhost';
   const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   // The usual path and host join as text, for the Request to parse once (a URL object it would
   // turn back into text and parse again); anything else is resolved as a URL first.

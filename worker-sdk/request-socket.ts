@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { getDefaultHighWaterMark } from 'node:stream';
-import { createPairSpans, lastValue, scanPairs } from '../src/protocol/index.js';
 import { httpHeadToCgi, NODE_WRITES_CGI_HEADS } from './cgi-head.js';
+import type { RequestParams } from './request-params.js';
 
 /** What a request's socket needs from its connection. */
 export interface RequestSink {
@@ -39,12 +39,12 @@ export class RequestSocket extends EventEmitter {
   /** node:http calls it when the consumer of the request body wants more. */
   readonly requestId: number;
   private readonly sink: RequestSink;
-  /** The request's params as sent: the client's address is read from them when asked. */
-  private readonly params: string;
+  /** The request's params: the client's address is read from them when asked. */
+  private readonly params: RequestParams;
   private headSent = false;
   private client: { remoteAddress: string | undefined; remotePort: number | undefined } | null = null;
 
-  constructor(sink: RequestSink, requestId: number, encrypted: boolean, params: string) {
+  constructor(sink: RequestSink, requestId: number, encrypted: boolean, params: RequestParams) {
     super();
     this.sink = sink;
     this.requestId = requestId;
@@ -55,16 +55,7 @@ export class RequestSocket extends EventEmitter {
   // The HTTP client's address (REMOTE_ADDR, REMOTE_PORT), not the front's: what req.ip and
   // loggers want. Read on first use: most requests never ask.
   private remote(): { remoteAddress: string | undefined; remotePort: number | undefined } {
-    if (!this.client) {
-      // The params were checked when the request began.
-      const spans = createPairSpans();
-      scanPairs(this.params, Number.POSITIVE_INFINITY, spans);
-      const port = Number(lastValue(this.params, spans, 'REMOTE_PORT') || Number.NaN);
-      this.client = {
-        remoteAddress: lastValue(this.params, spans, 'REMOTE_ADDR'),
-        remotePort: Number.isInteger(port) ? port : undefined,
-      };
-    }
+    this.client ??= { remoteAddress: this.params.remoteAddress, remotePort: this.params.remotePort };
     return this.client;
   }
 
