@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import {
+  type CurrentRequest,
   ENV_BACKLOG,
   ENV_GRACEFUL_TIMEOUT,
   ENV_MAX_REQUESTS,
@@ -21,6 +22,12 @@ import { lookupGroup, lookupUser } from '../src/net/users.js';
 import { type ResolvedCommand, resolveCommand, workerSpawn } from './command.js';
 import { createNotifier, monotonicUsec } from './notify.js';
 import { prefixLines } from './output.js';
+import {
+  type CurrentRequestInfo,
+  cpuSecondsOf,
+  currentRequestInfo,
+  parseCurrentRequest,
+} from './worker-stats.js';
 
 export interface PoolOptions {
   /** The worker program; .js/.mjs/.ts/.mts run with this Node (and tsx). */
@@ -85,6 +92,10 @@ export interface WorkerInfo {
   readonly requests: number | null;
   readonly active: number | null;
   readonly rssBytes: number | null;
+  /** CPU seconds used (user + system), from /proc; null where there is none. */
+  readonly cpuSeconds: number | null;
+  /** The oldest request in progress, as an SDK worker reports it; null when idle or not SDK. */
+  readonly current: CurrentRequestInfo | null;
 }
 
 export interface PoolStatus {
@@ -147,6 +158,7 @@ interface Worker {
   requests: number;
   active: number;
   oldestActiveMs: number;
+  current: CurrentRequest | null;
   lastSeen: number;
   killTimer: NodeJS.Timeout | undefined;
 }
@@ -420,6 +432,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
         worker.requests = message.requests;
         worker.active = message.active;
         worker.oldestActiveMs = message.oldestActiveMs ?? 0;
+        worker.current = parseCurrentRequest(message.current);
         break;
       case 'fcgi-prefork:retiring':
         worker.retiringSelf = true;
@@ -468,6 +481,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
       requests: 0,
       active: 0,
       oldestActiveMs: 0,
+      current: null,
       lastSeen: now,
       killTimer: undefined,
     };
@@ -791,6 +805,8 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
           requests: w.link ? w.requests : null,
           active: w.link ? w.active : null,
           rssBytes: rssOf(w.pid),
+          cpuSeconds: cpuSecondsOf(w.pid),
+          current: w.link ? currentRequestInfo(w.current, Date.now()) : null,
           restarts: slotOf(w.slot).restarts,
         }));
       let restarts = 0;
