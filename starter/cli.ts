@@ -20,11 +20,13 @@ import { startHttpFront } from './http-front.js';
 import { startMetricsServer } from './metrics.js';
 import { type PoolOptions, startPool } from './pool.js';
 import { runRequestCommand } from './request-command.js';
+import { runTop } from './top.js';
 import { packageVersion } from './version.js';
 
 const USAGE = `Usage: fcgi-prefork [options] [--] <command> [args...]
        fcgi-prefork request [options] <uri-or-script>   (fcgi-prefork request --help)
        fcgi-prefork status [--control <path> | --pidfile <path>] [--json]
+       fcgi-prefork top [--control <path> | --pidfile <path>] [--sort cpu|rss|elapsed]
 
 Binds one FastCGI socket, starts N workers that accept on it as fd 0, and supervises them:
 restarts with backoff, graceful stop (SIGTERM/SIGINT), rolling reload (SIGHUP),
@@ -273,6 +275,7 @@ async function status(argv: readonly string[]): Promise<number> {
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'status') return status(argv.slice(1));
+  if (argv[0] === 'top') return runTop(argv.slice(1));
   if (argv[0] === 'request') {
     return runRequestCommand(argv.slice(1));
   }
