@@ -7,6 +7,7 @@ import { formatAddress, type ListenAddress, parseHostPort, parsePort } from '../
 import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
 import { listenSocket } from '../src/net/listen.js';
+import { accessLogPath, ENV_ACCESS_LOG, forwardReopen } from './access-log.js';
 import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';
 import { resolveCommand } from './command.js';
 import {
@@ -65,6 +66,8 @@ Starter:
                              (for development; use nginx/Apache/lighttpd in production)
       --script-filename <p>  with --http: SCRIPT_FILENAME for every request (php-cgi)
       --document-root <dir>  with --http: DOCUMENT_ROOT (SCRIPT_FILENAME = dir + path)
+      --access-log <path|->  SDK workers log each request there (combined format + request
+                             time + slot); SIGUSR1 reopens it (logrotate)
       --detach               start the workers, print their pids and exit (no supervision,
                              as fcgistarter does)
   -h, --help                 this help
@@ -99,6 +102,7 @@ export const SPECS: readonly OptionSpec[] = [
   { key: 'http', long: ['http'], value: true },
   { key: 'script-filename', long: ['script-filename'], value: true },
   { key: 'document-root', long: ['document-root'], value: true },
+  { key: 'access-log', long: ['access-log'], value: true },
   { key: 'detach', long: ['detach'], value: false },
   { key: 'help', short: ['h'], long: ['help'], value: false },
   { key: 'version', short: ['V'], long: ['version'], value: false },
@@ -209,9 +213,23 @@ async function detach(options: PoolOptions): Promise<number> {
 }
 
 async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number> {
-  const pool = await startPool({ ...options, handleSignals: true });
+  const accessLog = last(args, 'access-log');
+  const pool = await startPool({
+    ...options,
+    handleSignals: true,
+    ...(accessLog !== undefined
+      ? { env: { ...(options.env ?? process.env), [ENV_ACCESS_LOG]: accessLogPath(accessLog) } }
+      : {}),
+  });
   const cleanups: (() => Promise<void>)[] = [];
   try {
+    if (accessLog !== undefined) {
+      const stop = forwardReopen(
+        () => pool.status(),
+        (message) => process.stderr.write(`fcgi-prefork: ${message}\n`),
+      );
+      cleanups.push(async () => stop());
+    }
     const control =
       last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
     if (control) {
