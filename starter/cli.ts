@@ -8,6 +8,7 @@ import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
 import { type ListeningSocket, listenSocket } from '../src/net/listen.js';
 import { refuseToReplace } from '../src/net/socket-file.js';
+import { accessLogPath, ENV_ACCESS_LOG, forwardReopen } from './access-log.js';
 import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';
 import { resolveCommand } from './command.js';
 import {
@@ -21,12 +22,14 @@ import { startFronts } from './front-process.js';
 import { writePidfile } from './pidfile.js';
 import { type PoolOptions, startPool } from './pool.js';
 import { runRequestCommand } from './request-command.js';
+import { runTop } from './top.js';
 import { packageVersion } from './version.js';
 import { parseEnvAssignments, workerEnv } from './worker-env.js';
 
 const USAGE = `Usage: fcgi-prefork [options] [--] <command> [args...]
        fcgi-prefork request [options] <uri-or-script>   (fcgi-prefork request --help)
        fcgi-prefork status [--control <path> | --pidfile <path>] [--json]
+       fcgi-prefork top [--control <path> | --pidfile <path>] [--sort cpu|rss|elapsed]
 
 Binds one FastCGI socket, starts N workers that accept on it as fd 0, and supervises them:
 restarts with backoff, graceful stop (SIGTERM/SIGINT), rolling reload (SIGHUP),
@@ -70,6 +73,8 @@ Starter:
       --document-root <dir>  with --http: DOCUMENT_ROOT (SCRIPT_FILENAME = dir + path)
       --http-max-connections <n>  with --http: client connections at once, more are closed
                              (default 512, or half of RLIMIT_NOFILE when that is lower)
+      --access-log <path|->  SDK workers log each request there (combined format + request
+                             time + slot); SIGUSR1 reopens it (logrotate)
       --detach               start the workers, print their pids and exit (no supervision,
                              as fcgistarter does)
   -h, --help                 this help
@@ -107,6 +112,7 @@ export const SPECS: readonly OptionSpec[] = [
   { key: 'script-filename', long: ['script-filename'], value: true },
   { key: 'document-root', long: ['document-root'], value: true },
   { key: 'http-max-connections', long: ['http-max-connections'], value: true },
+  { key: 'access-log', long: ['access-log'], value: true },
   { key: 'detach', long: ['detach'], value: false },
   { key: 'help', short: ['h'], long: ['help'], value: false },
   { key: 'version', short: ['V'], long: ['version'], value: false },
@@ -245,9 +251,24 @@ async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number
     last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
   // Refused before any worker starts; startControlServer checks again as it binds.
   if (control) await refuseToReplace(control, 'control socket');
-  const pool = await startPool({ ...options, handleSignals: true });
+  const accessLog = last(args, 'access-log');
+  const pool = await startPool({
+    ...options,
+    handleSignals: true,
+    // Set like -e, so that --clear-env keeps it.
+    ...(accessLog !== undefined
+      ? { setEnv: { ...options.setEnv, [ENV_ACCESS_LOG]: accessLogPath(accessLog) } }
+      : {}),
+  });
   const cleanups: (() => Promise<void>)[] = [];
   try {
+    if (accessLog !== undefined) {
+      const stop = forwardReopen(
+        () => pool.status(),
+        (message) => process.stderr.write(`fcgi-prefork: ${message}\n`),
+      );
+      cleanups.push(async () => stop());
+    }
     if (control) {
       const server = await startControlServer(control, () => pool.status());
       cleanups.push(() => server.close());
@@ -295,6 +316,7 @@ async function status(argv: readonly string[]): Promise<number> {
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'status') return status(argv.slice(1));
+  if (argv[0] === 'top') return runTop(argv.slice(1));
   if (argv[0] === 'request') {
     return runRequestCommand(argv.slice(1));
   }

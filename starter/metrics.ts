@@ -39,6 +39,12 @@ export function formatMetrics(status: PoolStatus, now = Date.now()): string {
     'Resident memory of a worker.',
     status.workers.filter((w) => w.rssBytes !== null).map((w) => [label(w.slot, w.pid), w.rssBytes ?? 0]),
   );
+  metric(
+    'fcgi_prefork_worker_cpu_seconds_total',
+    'counter',
+    'CPU time (user + system) a worker has used.',
+    status.workers.filter((w) => w.cpuSeconds != null).map((w) => [label(w.slot, w.pid), w.cpuSeconds ?? 0]),
+  );
   return `${lines.join('\n')}\n`;
 }
 

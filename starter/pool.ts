@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { isWorkerMessage, type WorkerMessage } from '../src/link.js';
+import { type CurrentRequest, isWorkerMessage, type WorkerMessage } from '../src/link.js';
 import type { ListenAddress } from '../src/net/address.js';
 import { UserError } from '../src/net/errors.js';
 import { type ListeningSocket, listenSocket, systemdSocket } from '../src/net/listen.js';
@@ -15,6 +15,12 @@ import { createNotifier, monotonicUsec } from './notify.js';
 import { prefixLines } from './output.js';
 import { removePidfile, writePidfile } from './pidfile.js';
 import { type WorkerEnvOptions, workerEnv } from './worker-env.js';
+import {
+  type CurrentRequestInfo,
+  cpuSecondsOf,
+  currentRequestInfo,
+  parseCurrentRequest,
+} from './worker-stats.js';
 
 export interface PoolOptions extends WorkerEnvOptions {
   /** The worker program; .js/.mjs/.ts/.mts run with this Node (and tsx). */
@@ -79,6 +85,10 @@ export interface WorkerInfo {
   readonly requests: number | null;
   readonly active: number | null;
   readonly rssBytes: number | null;
+  /** CPU seconds used (user + system), from /proc; null where there is none. */
+  readonly cpuSeconds: number | null;
+  /** The oldest request in progress, as an SDK worker reports it; null when idle or not SDK. */
+  readonly current: CurrentRequestInfo | null;
 }
 
 export interface PoolStatus {
@@ -141,6 +151,7 @@ interface Worker {
   requests: number;
   active: number;
   oldestActiveMs: number;
+  current: CurrentRequest | null;
   lastSeen: number;
   killTimer: NodeJS.Timeout | undefined;
 }
@@ -370,6 +381,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
         worker.requests = message.requests;
         worker.active = message.active;
         worker.oldestActiveMs = message.oldestActiveMs ?? 0;
+        worker.current = parseCurrentRequest(message.current);
         break;
       case 'fcgi-prefork:retiring':
         worker.retiringSelf = true;
@@ -418,6 +430,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
       requests: 0,
       active: 0,
       oldestActiveMs: 0,
+      current: null,
       lastSeen: now,
       killTimer: undefined,
     };
@@ -741,6 +754,8 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
           requests: w.link ? w.requests : null,
           active: w.link ? w.active : null,
           rssBytes: rssOf(w.pid),
+          cpuSeconds: cpuSecondsOf(w.pid),
+          current: w.link ? currentRequestInfo(w.current, Date.now()) : null,
           restarts: slotOf(w.slot).restarts,
         }));
       let restarts = 0;

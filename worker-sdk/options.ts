@@ -38,6 +38,11 @@ export interface WorkerOptions {
   readonly worker?: boolean;
   /** Where one-line diagnostics go (default: console.error). */
   readonly log?: (message: string) => void;
+  /**
+   * Access log file (combined format + request time + slot), appended to; `-` is stdout.
+   * Default from FCGI_ACCESS_LOG, which `fcgi-prefork --access-log` sets. SIGUSR1 reopens it.
+   */
+  readonly accessLog?: string | null;
 }
 
 export interface ResolvedOptions {
@@ -55,6 +60,7 @@ export interface ResolvedOptions {
   readonly roles: ReadonlySet<number>;
   readonly worker: boolean;
   readonly log: (message: string) => void;
+  readonly accessLog: string | null;
 }
 
 const ROLE_NUMBERS = { responder: 1, authorizer: 2, filter: 3 } as const;
@@ -98,5 +104,6 @@ export function resolveOptions(
     roles: new Set((options.roles ?? ['responder', 'authorizer', 'filter']).map((r) => ROLE_NUMBERS[r])),
     worker: options.worker ?? true,
     log: options.log ?? ((message) => console.error(message)),
+    accessLog: options.accessLog !== undefined ? options.accessLog : env.FCGI_ACCESS_LOG || null,
   };
 }

@@ -4,11 +4,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { acceptStreamHandles, socketTransport, type Transport } from '../src/net/index.js';
 import { FCGI_LISTENSOCK_FILENO } from '../src/protocol/index.js';
+import { openAccessLog } from './access-log.js';
 import { Connection, type ConnectionContext, type FcgiIncomingMessage } from './connection.js';
 import { attachStarterLink } from './link.js';
 import { normalizeAddress, resolveOptions, type WorkerOptions } from './options.js';
 
 export type RequestListener = (req: FcgiIncomingMessage, res: ServerResponse) => void | Promise<void>;
+/** Sees each request before the handler (the access log, the starter link's request in progress). */
+export type RequestObserver = (req: FcgiIncomingMessage, res: ServerResponse) => void;
 
 export interface ListenOptions {
   readonly fd?: number;
@@ -74,10 +77,17 @@ export function createServer(
   let tcp = false;
   let draining = false;
   let closeCallbacks: ((err?: Error) => void)[] = [];
+  const observers: RequestObserver[] = [];
+  const accessLog = options.accessLog ? openAccessLog(options.accessLog, options.log) : null;
+  if (accessLog) {
+    observers.push(accessLog.observe);
+    process.on('SIGUSR1', () => accessLog.reopen());
+  }
 
   const context: ConnectionContext = {
     options,
     dispatch(req, res, onError) {
+      for (const observe of observers) observe(req, res);
       const listeners = emitter.listeners('request') as RequestListener[];
       if (listeners.length === 0) {
         res.writeHead(500, { 'Content-Type': 'text/plain' }).end('No request handler\n');
@@ -212,7 +222,8 @@ export function createServer(
     netServer.once('error', onError);
     netServer.listen({ fd }, backlog ?? backlogFromEnv() ?? 511, () => {
       netServer.off('error', onError);
-      if (fd === FCGI_LISTENSOCK_FILENO && options.worker) attachStarterLink(server);
+      if (fd === FCGI_LISTENSOCK_FILENO && options.worker)
+        attachStarterLink(server, (observer) => observers.push(observer));
       callback?.();
     });
   }
@@ -242,7 +253,8 @@ export function createServer(
     },
     close(callback?: (err?: Error) => void) {
       draining = true;
-      if (callback) closeCallbacks.push(callback);
+      // The log's queued lines are written before the callback (the starter link exits in it).
+      if (callback) closeCallbacks.push(accessLog ? (err) => accessLog.close(() => callback(err)) : callback);
       if (netServer.listening) netServer.close(() => maybeClosed());
       for (const connection of connections) connection.drain();
       maybeClosed();
