@@ -1,6 +1,8 @@
 // Balance benchmark: how evenly N SDK workers share the load, and what waking them costs, with
 // one shared listening socket (every worker's epoll waits on it: each connection wakes them
-// all) and with --reuseport (a socket per worker; the kernel hashes each connection to one).
+// all) and with --reuseport (a socket per worker; the kernel hashes each connection to one),
+// its sockets made with Node's own SO_REUSEPORT flag and, as on Node before 22.12, by the perl
+// helper (the flag hidden: FCGI_HIDE_INTERNALS=reusePort, in the starter only).
 // nginx (keep-conn off, so every request is a new FastCGI connection to accept) driven by wrk.
 //   npm run bench:balance [-- --quick] [-- --json results.json]
 import { execFileSync } from 'node:child_process';
@@ -15,7 +17,7 @@ import { ROOT, sleep, startCli, stopAll } from '../test/helpers/processes.js';
 import { jsonTarget, printTable } from './lib/measure.js';
 import { runWrk } from './lib/wrk.js';
 
-type Mode = 'shared' | 'reuseport';
+type Mode = 'shared' | 'reuseport' | 'reuseport-perl';
 
 interface Row {
   mode: Mode;
@@ -63,8 +65,14 @@ async function measure(mode: Mode, workers: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-balance-'));
   const control = join(dir, 'ctl.sock');
   const args = ['-p', String(port), '-N', String(workers), '--allow-root', '--control', control];
-  if (mode === 'reuseport') args.push('--reuseport');
-  const pool = startCli([...args, SDK_HELLO]);
+  if (mode !== 'shared') args.push('--reuseport');
+  // The workers get the starter's environment: only the starter is told to hide the flag.
+  const pool =
+    mode === 'reuseport-perl'
+      ? startCli([...args, '-e', 'FCGI_HIDE_INTERNALS=', SDK_HELLO], {
+          env: { ...process.env, FCGI_HIDE_INTERNALS: 'reusePort' },
+        })
+      : startCli([...args, SDK_HELLO]);
   const front = await freePort();
   const nginx = await startNginxHttp(
     `upstream app { server 127.0.0.1:${port}; }
@@ -116,7 +124,7 @@ async function main(): Promise<void> {
     'perWorker: requests per slot from the starter status (SDK request counts); cswPerRequest: voluntary + nonvoluntary context switches of the workers’ main threads (/proc/<pid>/status) during the run, per request served',
   ];
   const rows: Row[] = [];
-  for (const mode of ['shared', 'reuseport'] as const) {
+  for (const mode of ['shared', 'reuseport', 'reuseport-perl'] as const) {
     for (const workers of WORKER_COUNTS) {
       process.stderr.write(`measuring ${mode}, ${workers} workers…\n`);
       try {

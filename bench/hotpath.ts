@@ -135,6 +135,8 @@ async function child(kind: Kind, count: number): Promise<number> {
       active: () => 0,
       requestStarted() {},
       requestEnded() {},
+      takeParams: () => true,
+      giveParams() {},
       draining: () => false,
       connectionClosed() {},
     };

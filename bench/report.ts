@@ -500,13 +500,38 @@ export function renderReport(results: Results): Report {
     );
   }
 
+  if (results.workers && results.workersOtherLine) {
+    const other = results.workersOtherLine;
+    const here = results.workers.rows;
+    md.push(`## Workers on Node ${other.node}`, '');
+    md.push(
+      `The same workers benchmark, run again in this run with Node ${other.node} (the starter, the SDK and every Node peer on it; the other peers unchanged), beside this run's Node ${results.machine.node}: a ratio above 1 means ${other.node} served more.`,
+      '',
+      table(
+        ['worker', 'keep-conn', 'path', `req/s ${other.node}`, `req/s ${results.machine.node}`, 'ratio'],
+        other.rows.map((r) => {
+          const mine = here.find((x) => x.kind === r.kind && x.keepConn === r.keepConn && x.path === r.path);
+          return [
+            r.kind,
+            r.keepConn ? 'on' : 'off',
+            r.path,
+            int(r.rps),
+            mine ? int(mine.rps) : '-',
+            mine && mine.rps > 0 ? `${(r.rps / mine.rps).toFixed(2)}x` : '-',
+          ];
+        }),
+      ),
+      '',
+    );
+  }
+
   if (results.balance) {
     const b = results.balance;
     const modes = [...new Set(b.rows.map((r) => r.mode))];
     const ns = [...new Set(b.rows.map((r) => r.workers))].sort((a, z) => a - z);
     md.push('## Balance across workers', '');
     md.push(
-      "All workers accepting on the one shared fd-0 socket against one `SO_REUSEPORT` socket each (`--reuseport`). Jain's index: 1 = requests spread evenly, 1/N = one worker took all.",
+      "All workers accepting on the one shared fd-0 socket against one `SO_REUSEPORT` socket each (`--reuseport`), those sockets made with Node's own flag (`reuseport`) and by the perl helper a Node before 22.12 needs (`reuseport-perl`). Jain's index: 1 = requests spread evenly, 1/N = one worker took all.",
       '',
       table(
         ['mode', 'workers', 'req/s', 'per worker', 'Jain', 'context switches / request'],

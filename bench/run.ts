@@ -21,6 +21,49 @@ const quick = args.includes('--quick');
 
 /** In report order; balance is another change's script, run when it is there. */
 const PARTS = ['codec', 'workers', 'cpu', 'starter', 'scaling', 'client', 'balance'] as const;
+/** The maintenance line whose worker figures stand beside this run's (its binary: .ci/node-line). */
+const OTHER_LINE = '24';
+
+/** One part's script under a Node binary, its JSON parsed; null (and a failure noted) if it failed. */
+function runPart(
+  node: string,
+  part: string,
+  label: string,
+  commands: string[],
+  failures: string[],
+): Record<string, unknown> | null {
+  const script = join('bench', `${part}.ts`);
+  const json = join(WORK, `${label}.json`);
+  rmSync(json, { force: true });
+  const argv = [script, ...(quick ? ['--quick'] : []), '--json', json];
+  commands.push(
+    `${node === process.execPath ? 'npx tsx' : `${node} --import tsx`} ${argv.join(' ').replace(json, `<${label}.json>`)}`,
+  );
+  console.error(`\n== ${label}`);
+  const t = performance.now();
+  const r = spawnSync(node, ['--import', 'tsx', ...argv], {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_BUILT: '1' },
+  });
+  console.error(`== ${label}: ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  if (r.status !== 0 || !existsSync(json)) {
+    failures.push(`${label}: ${script} exited with ${r.status ?? r.signal}`);
+    return null;
+  }
+  const { bench: _, ...data } = JSON.parse(readFileSync(json, 'utf8')) as { bench: string };
+  return data;
+}
+
+/** The other line's node binary, fetched and cached by .ci/node-line; null if it cannot be had. */
+function otherLineNode(failures: string[]): string | null {
+  const r = spawnSync(join(ROOT, '.ci', 'node-line'), [OTHER_LINE], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    failures.push(`Node ${OTHER_LINE}: .ci/node-line failed: ${r.stderr.trim()}`);
+    return null;
+  }
+  return join(r.stdout.trim(), 'node');
+}
 
 function main(): number {
   requirePeers();
@@ -31,29 +74,18 @@ function main(): number {
   const failures: string[] = [];
   const parts: Record<string, unknown> = {};
   for (const part of PARTS) {
-    const script = join('bench', `${part}.ts`);
-    if (!existsSync(join(ROOT, script))) {
-      console.error(`bench: ${script} not present, skipped`);
+    if (!existsSync(join(ROOT, 'bench', `${part}.ts`))) {
+      console.error(`bench: bench/${part}.ts not present, skipped`);
       continue;
     }
-    const json = join(WORK, `${part}.json`);
-    rmSync(json, { force: true });
-    const argv = [script, ...(quick ? ['--quick'] : []), '--json', json];
-    commands.push(`npx tsx ${argv.join(' ').replace(json, `<${part}.json>`)}`);
-    console.error(`\n== ${part}`);
-    const t = performance.now();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', ...argv], {
-      cwd: ROOT,
-      stdio: 'inherit',
-      env: { ...process.env, BENCH_BUILT: '1' },
-    });
-    console.error(`== ${part}: ${((performance.now() - t) / 1000).toFixed(0)} s`);
-    if (r.status !== 0 || !existsSync(json)) {
-      failures.push(`${part}: ${script} exited with ${r.status ?? r.signal}`);
-      continue;
-    }
-    const { bench: _, ...data } = JSON.parse(readFileSync(json, 'utf8')) as { bench: string };
-    parts[part] = data;
+    const data = runPart(process.execPath, part, part, commands, failures);
+    if (data) parts[part] = data;
+  }
+  const other = otherLineNode(failures);
+  if (other) {
+    const data = runPart(other, 'workers', `workers-node${OTHER_LINE}`, commands, failures);
+    const version = spawnSync(other, ['--version'], { encoding: 'utf8' }).stdout.trim();
+    if (data) parts.workersOtherLine = { ...data, node: version };
   }
   const results = {
     date: started.toISOString(),

@@ -22,6 +22,17 @@ export interface StatsMessage {
   readonly active: number;
   /** Age in milliseconds of the oldest request in progress (0 when idle): `--timeout` uses it. */
   readonly oldestActiveMs: number;
+  /** The oldest request in progress, for `top` and status (absent from older workers). */
+  readonly current?: CurrentRequest | null;
+}
+
+/** A request in progress as a worker reports it; the starter checks every field (untrusted). */
+export interface CurrentRequest {
+  readonly method: string;
+  /** REQUEST_URI, cut to a bounded length by the worker. */
+  readonly uri: string;
+  /** Date.now() when the request was dispatched (the starter runs on the same machine). */
+  readonly startedAt: number;
 }
 
 /** Worker → starter: about to exit on purpose (max requests reached); respawn without backoff. */

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 import type { ChildProcess } from 'node:child_process';
-import { realpathSync, writeFileSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatAddress, type ListenAddress, parseHostPort, parsePort } from '../src/net/address.js';
 import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
+import { type ListeningSocket, listenSocket } from '../src/net/listen.js';
+import { refuseToReplace } from '../src/net/socket-file.js';
+import { accessLogPath, ENV_ACCESS_LOG, forwardReopen } from './access-log.js';
 import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';
 import { resolveCommand } from './command.js';
 import {
@@ -20,17 +23,20 @@ import {
   sendControl,
   startControlServer,
 } from './control.js';
-import { startHttpFront } from './http-front.js';
-import { startMetricsServer } from './metrics.js';
+import { startFronts } from './front-process.js';
+import { writePidfile } from './pidfile.js';
 import { openSocket, type Pool, type PoolOptions, startPool } from './pool.js';
 import { runRequestCommand } from './request-command.js';
-import { spawnWorker, workerEnv, workerIdentity } from './spawn-worker.js';
+import { spawnWorker, workerIdentity } from './spawn-worker.js';
+import { runTop } from './top.js';
 import { packageVersion } from './version.js';
+import { parseEnvAssignments, workerEnv } from './worker-env.js';
 
 const USAGE = `Usage: fcgi-prefork [options] [--] <command> [args...]
        fcgi-prefork request [options] <uri-or-script>   (fcgi-prefork request --help)
        fcgi-prefork status [--control <path> | --pidfile <path>] [--json]
        fcgi-prefork ctl [--control <path> | --pidfile <path>] reload | scale <n> | recycle <slot> | stop
+       fcgi-prefork top [--control <path> | --pidfile <path>] [--sort cpu|rss|elapsed]
 
 Binds one FastCGI socket, starts N workers that accept on it as fd 0, and supervises them:
 restarts with backoff, graceful stop (SIGTERM/SIGINT), rolling reload (SIGHUP),
@@ -56,6 +62,9 @@ Workers:
   -g, --group <group>        run workers with this group
       --allow-root           allow workers to run as root
   -d, --cwd <dir>            working directory of the workers
+  -e, --env <NAME=VALUE>     set this in every worker's environment (repeatable)
+      --clear-env            workers get only PATH and FCGI_WEB_SERVER_ADDRS of the
+                             starter's environment (plus -e and the FCGI_* it sets)
       --max-requests <n>     SDK workers retire after about n requests (with jitter)
       --timeout <seconds>    kill an SDK worker silent (or busy with one request) this long
       --graceful-timeout <s> time for in-flight requests on stop and reload (default 30)
@@ -74,6 +83,10 @@ Starter:
                              (for development; use nginx/Apache/lighttpd in production)
       --script-filename <p>  with --http: SCRIPT_FILENAME for every request (php-cgi)
       --document-root <dir>  with --http: DOCUMENT_ROOT (SCRIPT_FILENAME = dir + path)
+      --http-max-connections <n>  with --http: client connections at once, more are closed
+                             (default 512, or half of RLIMIT_NOFILE when that is lower)
+      --access-log <path|->  SDK workers log each request there (combined format + request
+                             time + slot); SIGUSR1 reopens it (logrotate)
       --detach               start the workers, print their pids and exit (no supervision,
                              as fcgistarter does)
   -h, --help                 this help
@@ -101,6 +114,8 @@ export const SPECS: readonly OptionSpec[] = [
   { key: 'group', short: ['g'], long: ['group'], value: true },
   { key: 'allow-root', long: ['allow-root'], value: false },
   { key: 'cwd', short: ['d'], long: ['cwd'], value: true },
+  { key: 'env', short: ['e'], long: ['env'], value: true },
+  { key: 'clear-env', long: ['clear-env'], value: false },
   { key: 'max-requests', long: ['max-requests'], value: true },
   { key: 'timeout', long: ['timeout'], value: true },
   { key: 'graceful-timeout', long: ['graceful-timeout'], value: true },
@@ -115,6 +130,8 @@ export const SPECS: readonly OptionSpec[] = [
   { key: 'http', long: ['http'], value: true },
   { key: 'script-filename', long: ['script-filename'], value: true },
   { key: 'document-root', long: ['document-root'], value: true },
+  { key: 'http-max-connections', long: ['http-max-connections'], value: true },
+  { key: 'access-log', long: ['access-log'], value: true },
   { key: 'detach', long: ['detach'], value: false },
   { key: 'help', short: ['h'], long: ['help'], value: false },
   { key: 'version', short: ['V'], long: ['version'], value: false },
@@ -183,6 +200,7 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
   const crashLimit = value('crash-limit');
   const crashWindow = value('crash-window');
   const backoffMax = value('backoff-max');
+  const setEnv = args.values.get('env');
   const options: PoolOptions = {
     command,
     args: given !== undefined ? args.rest : rest,
@@ -197,6 +215,8 @@ export function poolOptionsFromArgs(args: ParsedArgs): PoolOptions {
     ...(value('group') !== undefined ? { group: value('group')! } : {}),
     allowRoot: args.flags.has('allow-root'),
     ...(value('cwd') !== undefined ? { cwd: value('cwd')! } : {}),
+    ...(setEnv ? { setEnv: parseEnvAssignments(setEnv) } : {}),
+    ...(args.flags.has('clear-env') ? { clearEnv: true } : {}),
     ...(value('pidfile') !== undefined ? { pidfile: value('pidfile')! } : {}),
     ...(maxRequests !== undefined ? { maxRequests: parseCount(maxRequests, 'max requests') } : {}),
     ...(timeout !== undefined ? { timeout: parseSeconds(timeout, 'timeout') } : {}),
@@ -243,7 +263,7 @@ async function detach(options: PoolOptions): Promise<never> {
     throw e;
   }
   for (const pid of pids) process.stdout.write(`${pid}\n`);
-  if (options.pidfile) writeFileSync(options.pidfile, pids.map((p) => `${p}\n`).join(''));
+  if (options.pidfile) writePidfile(options.pidfile, pids.map((p) => `${p}\n`).join(''));
   // Exit now, not when the loop runs dry: Node's cleanup at a natural exit closes the socket's
   // handle, and libuv then unlinks the unix socket path the workers serve on.
   process.exit(0);
@@ -271,12 +291,53 @@ function act(pool: Pool, action: ControlAction): ControlAnswer {
   }
 }
 
+/** What --http and its options ask of the front; the pool's own address is its upstream. */
+function httpFrontOptions(args: ParsedArgs, http: string, socket: ListeningSocket) {
+  const address = socket.address;
+  const upstream =
+    address.kind === 'tcp'
+      ? { host: address.host, port: socket.port ?? address.port }
+      : address.kind === 'unix'
+        ? { path: address.path }
+        : null;
+  if (!upstream) throw new UserError('--http needs --port or --socket (not socket activation)', 2);
+  const scriptFilename = last(args, 'script-filename');
+  const documentRoot = last(args, 'document-root');
+  const maxConnections = last(args, 'http-max-connections');
+  return {
+    listen: parseHostPort(http),
+    upstream,
+    ...(scriptFilename ? { scriptFilename } : {}),
+    ...(documentRoot ? { documentRoot } : {}),
+    ...(maxConnections !== undefined
+      ? { maxConnections: parseCount(maxConnections, 'HTTP connection limit') }
+      : {}),
+  };
+}
+
 async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number> {
-  const pool = await startPool({ ...options, handleSignals: true });
+  const control =
+    last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
+  // Refused before any worker starts; startControlServer checks again as it binds.
+  if (control) await refuseToReplace(control, 'control socket');
+  const accessLog = last(args, 'access-log');
+  const pool = await startPool({
+    ...options,
+    handleSignals: true,
+    // Set like -e, so that --clear-env keeps it.
+    ...(accessLog !== undefined
+      ? { setEnv: { ...options.setEnv, [ENV_ACCESS_LOG]: accessLogPath(accessLog) } }
+      : {}),
+  });
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const control =
-      last(args, 'control') ?? (options.pidfile ? controlPathForPidfile(options.pidfile) : undefined);
+    if (accessLog !== undefined) {
+      const stop = forwardReopen(
+        () => pool.status(),
+        (message) => process.stderr.write(`fcgi-prefork: ${message}\n`),
+      );
+      cleanups.push(async () => stop());
+    }
     if (control) {
       const server = await startControlServer(
         control,
@@ -286,31 +347,17 @@ async function supervise(args: ParsedArgs, options: PoolOptions): Promise<number
       cleanups.push(() => server.close());
     }
     const http = last(args, 'http');
-    if (http) {
-      const listen = parseHostPort(http);
-      const address = pool.socket.address;
-      const upstream =
-        address.kind === 'tcp'
-          ? { host: address.host, port: pool.socket.port ?? address.port }
-          : address.kind === 'unix'
-            ? { path: address.path }
-            : null;
-      if (!upstream) throw new UserError('--http needs --port or --socket (not socket activation)', 2);
-      const scriptFilename = last(args, 'script-filename');
-      const documentRoot = last(args, 'document-root');
-      const front = await startHttpFront({
-        listen: { host: listen.host, port: listen.port },
-        upstream,
-        ...(scriptFilename ? { scriptFilename } : {}),
-        ...(documentRoot ? { documentRoot } : {}),
-      });
-      process.stderr.write(`fcgi-prefork: HTTP on http://${formatAddress(listen)}/\n`);
-      cleanups.push(() => front.close());
-    }
     const metrics = last(args, 'metrics');
-    if (metrics) {
-      const server = await startMetricsServer(parseHostPort(metrics), () => pool.status());
-      cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    if (http || metrics) {
+      const fronts = await startFronts({
+        ...(http ? { http: httpFrontOptions(args, http, pool.socket) } : {}),
+        ...(metrics ? { metrics: parseHostPort(metrics) } : {}),
+        status: () => pool.status(),
+        ...(options.user !== undefined ? { user: options.user } : {}),
+        ...(options.group !== undefined ? { group: options.group } : {}),
+      });
+      cleanups.push(() => fronts.close());
+      if (http) process.stderr.write(`fcgi-prefork: HTTP on http://${formatAddress(parseHostPort(http))}/\n`);
     }
   } catch (e) {
     await pool.stop();
@@ -373,6 +420,7 @@ async function ctl(argv: readonly string[]): Promise<number> {
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'status') return status(argv.slice(1));
   if (argv[0] === 'ctl') return ctl(argv.slice(1));
+  if (argv[0] === 'top') return runTop(argv.slice(1));
   if (argv[0] === 'request') {
     return runRequestCommand(argv.slice(1));
   }
@@ -382,7 +430,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (args.flags.has('version')) {
-    process.stdout.write(`fcgi-prefork ${packageVersion()}\n`);
+    process.stdout.write(`fcgi-prefork ${packageVersion()} (Node ${process.version})\n`);
     return 0;
   }
   const options = poolOptionsFromArgs(args);

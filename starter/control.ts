@@ -1,6 +1,7 @@
-import { chmodSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describeErrno, UserError } from '../src/net/errors.js';
+import { refuseToReplace, socketFile } from '../src/net/socket-file.js';
 import type { PoolStatus } from './pool.js';
 
 /**
@@ -59,18 +60,7 @@ export async function startControlServer(
     error: 'this control socket only answers status',
   }),
 ): Promise<ControlServer> {
-  if (existsSync(path)) {
-    const live = await new Promise<boolean>((resolve) => {
-      const probe = net.connect(path);
-      probe.once('connect', () => {
-        probe.destroy();
-        resolve(true);
-      });
-      probe.once('error', () => resolve(false));
-    });
-    if (live) throw new UserError(`control socket ${path} is in use by a running starter`);
-    unlinkSync(path);
-  }
+  await refuseToReplace(path, 'control socket');
   const server = net.createServer((socket) => {
     socket.setEncoding('utf8');
     let line = '';
@@ -86,27 +76,29 @@ export async function startControlServer(
     });
     socket.on('error', () => {});
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new UserError(`cannot open control socket ${path}: ${describeErrno(e.code)}`)),
-    );
-    // Owner only: the status names pids and the command line.
-    const mask = process.umask(0o177);
-    server.listen(path, () => {
-      process.umask(mask);
-      resolve();
+  // Bound where no one else can reach it, then renamed into place: see socket-file.ts.
+  const file = socketFile(path);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new UserError(`cannot open control socket ${path}: ${describeErrno(e.code)}`)),
+      );
+      server.listen(file.bindPath, resolve);
     });
-  });
-  chmodSync(path, 0o600);
+    // Owner only: the status names pids and the command line.
+    file.publish({ mode: 0o600 });
+  } catch (e) {
+    server.close();
+    file.release();
+    throw e;
+  }
   return {
     close: () =>
       new Promise<void>((resolve) => {
+        // Closes the listening handle at once (libuv unlinks its bind path, in the private
+        // directory), then the connections; the target goes only if it is still ours.
         server.close(() => resolve());
-        try {
-          unlinkSync(path);
-        } catch {
-          // gone already
-        }
+        file.release();
       }),
   };
 }
@@ -207,7 +199,7 @@ export function formatStatus(status: PoolStatus, now = Date.now()): string {
     )
     .join('\n');
   return [
-    `starter pid ${status.pid}, up ${formatUptime(now - status.startedAt)}`,
+    `starter pid ${status.pid}, up ${formatUptime(now - status.startedAt)}, Node ${status.node}`,
     `listening on ${status.address} (backlog ${status.backlog}${status.mode === 'reuseport' ? ', SO_REUSEPORT: a socket per worker' : ''})`,
     `command: ${status.command}`,
     `workers: ${status.totals.workers} of ${status.desiredWorkers}, generation ${status.generation}`,

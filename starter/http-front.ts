@@ -1,13 +1,16 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { pipeline } from 'node:stream/promises';
+import type { Socket } from 'node:net';
 import { buildCgiParams, pairsFromRawHeaders } from '../src/client/cgi-params.js';
-import { createClient } from '../src/client/client.js';
+import { type ClientResponse, createClient } from '../src/client/client.js';
 import type { Target } from '../src/client/connection.js';
 import { FastCgiClientError } from '../src/client/errors.js';
 import { describeErrno, UserError } from '../src/net/errors.js';
+import { requestPath } from './front-path.js';
+import { copyFramedBody, responseFraming } from './front-response.js';
 
 export interface HttpFrontOptions {
-  readonly listen: { readonly host: string; readonly port: number };
+  readonly listen: { readonly host: string; readonly port: number } | { readonly fd: number };
   readonly upstream: Target;
   /** SCRIPT_FILENAME for every request (php-cgi needs one). */
   readonly scriptFilename?: string;
@@ -17,6 +20,12 @@ export interface HttpFrontOptions {
   readonly timeout?: number;
   /** Largest request body; more is 413 (default 100 MiB). */
   readonly maxBodyLength?: number;
+  /** Client connections at once; more are closed as they come (default: defaultMaxConnections()). */
+  readonly maxConnections?: number;
+  /** Milliseconds a client gets to send a request's head before a 408 (default 60 s). */
+  readonly headersTimeout?: number;
+  /** One line about a worker's response the front had to refuse or cut (default: stderr). */
+  readonly log?: (line: string) => void;
 }
 
 export interface HttpFront {
@@ -25,6 +34,22 @@ export interface HttpFront {
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
+
+/** nginx's worker_connections default, less where RLIMIT_NOFILE is low: half of it stays for the rest. */
+export function defaultMaxConnections(openFilesLimit: number | undefined): number {
+  if (openFilesLimit === undefined) return 512;
+  return Math.max(1, Math.min(512, Math.floor(openFilesLimit / 2)));
+}
+
+/** The soft RLIMIT_NOFILE of this process, from /proc (Linux), or undefined. */
+export function openFilesLimit(): number | undefined {
+  try {
+    const line = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return line && line[1] !== 'unlimited' ? Number(line[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function plain(res: http.ServerResponse, status: number, text: string): void {
   if (res.headersSent) {
@@ -38,6 +63,55 @@ function plain(res: http.ServerResponse, status: number, text: string): void {
   res.end(text);
 }
 
+/** Ends the client's connection once what is queued on it is written: it cannot carry another response. */
+function closeAfterFlush(socket: Socket): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end();
+}
+
+/**
+ * Passes a worker's response on, framed as nginx frames an upstream's: a head it cannot
+ * frame is 502; a body longer than its Content-Length is cut there and a shorter one ends
+ * the connection, which then never carries another response (a keep-alive client would read
+ * the excess as the answer to its next request, or wait for bytes that never come).
+ */
+async function forwardResponse(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  response: ClientResponse,
+  abort: () => void,
+  log: (line: string) => void,
+): Promise<void> {
+  const what = `${req.method} ${req.url}`;
+  const framing = responseFraming(response.status, response.headers);
+  if (!framing.ok) {
+    abort();
+    log(`http: refused a worker's response to ${what}: ${framing.reason}`);
+    plain(res, 502, 'Bad Gateway\n');
+    return;
+  }
+  const headers: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(response.headers))
+    if (!HOP_BY_HOP.has(name)) headers[name] = value;
+  res.writeHead(response.status, response.statusText || undefined, headers);
+  // No body goes out for HEAD, 204 and 304 (node:http drops it), so a length cannot disagree.
+  const bodyless = req.method === 'HEAD' || response.status === 204 || response.status === 304;
+  const declared = bodyless ? undefined : framing.contentLength;
+  const socket = req.socket;
+  const outcome = await copyFramedBody(response.body, res, declared);
+  if (outcome === 'exact') {
+    res.end();
+    return;
+  }
+  abort();
+  log(
+    `http: a worker's body for ${what} is ${outcome === 'long' ? 'longer' : 'shorter'} than its ` +
+      `Content-Length ${declared}: ${outcome === 'long' ? 'cut there' : 'sent short'}, client connection closed`,
+  );
+  if (outcome === 'long') res.end();
+  closeAfterFlush(socket);
+}
+
 /**
  * A small HTTP front for development and simple deployments: each request becomes a
  * FastCGI request to the pool, bodies streamed both ways with backpressure. Production
@@ -46,17 +120,29 @@ function plain(res: http.ServerResponse, status: number, text: string): void {
 export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFront> {
   const client = createClient(options.upstream, { responseTimeout: options.timeout ?? 60_000 });
   const maxBody = options.maxBodyLength ?? 100 * 1024 * 1024;
+  const log = options.log ?? ((line: string) => process.stderr.write(`fcgi-prefork: ${line}\n`));
 
-  const server = http.createServer(async (req, res) => {
+  // node:http looks for requests past headersTimeout every connectionsCheckingInterval.
+  const checking = options.headersTimeout !== undefined ? Math.min(30_000, options.headersTimeout) : 30_000;
+  const server = http.createServer({ connectionsCheckingInterval: checking }, async (req, res) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBody) {
       plain(res, 413, 'Payload Too Large\n');
       req.resume();
       return;
     }
+    const url = req.url ?? '/';
+    const path = requestPath(url);
+    if (!path.ok) {
+      res.shouldKeepAlive = false;
+      plain(res, 400, 'Bad Request\n');
+      req.resume();
+      return;
+    }
     const params = buildCgiParams({
       method: req.method ?? 'GET',
-      url: req.url ?? '/',
+      url,
+      path: path.path,
       httpVersion: req.httpVersion,
       headers: pairsFromRawHeaders(req.rawHeaders),
       remoteAddress: req.socket.remoteAddress,
@@ -84,11 +170,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       : undefined;
     try {
       const response = await client.request({ params, ...(body ? { body } : {}), signal: controller.signal });
-      const headers: http.OutgoingHttpHeaders = {};
-      for (const [name, value] of Object.entries(response.headers))
-        if (!HOP_BY_HOP.has(name)) headers[name] = value;
-      res.writeHead(response.status, response.statusText || undefined, headers);
-      await pipeline(response.body, res);
+      await forwardResponse(req, res, response, () => controller.abort(), log);
     } catch (err) {
       if (received > maxBody) plain(res, 413, 'Payload Too Large\n');
       else if (err instanceof FastCgiClientError && err.code === 'TIMEOUT')
@@ -98,14 +180,20 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     }
   });
   server.keepAliveTimeout = 5000;
+  server.maxConnections = options.maxConnections ?? defaultMaxConnections(openFilesLimit());
+  if (options.headersTimeout !== undefined) {
+    server.headersTimeout = options.headersTimeout;
+    server.requestTimeout = Math.max(server.requestTimeout, options.headersTimeout);
+  }
 
+  const where =
+    'fd' in options.listen ? `fd ${options.listen.fd}` : `${options.listen.host}:${options.listen.port}`;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(
-        new UserError(`HTTP address ${options.listen.host}:${options.listen.port} ${describeErrno(e.code)}`),
-      ),
+      reject(new UserError(`HTTP address ${where} ${describeErrno(e.code)}`)),
     );
-    server.listen(options.listen.port, options.listen.host, resolve);
+    if ('fd' in options.listen) server.listen({ fd: options.listen.fd }, resolve);
+    else server.listen(options.listen.port, options.listen.host, resolve);
   });
   const address = server.address() as { address: string; port: number };
   return {

@@ -39,25 +39,46 @@ export function formatMetrics(status: PoolStatus, now = Date.now()): string {
     'Resident memory of a worker.',
     status.workers.filter((w) => w.rssBytes !== null).map((w) => [label(w.slot, w.pid), w.rssBytes ?? 0]),
   );
+  metric(
+    'fcgi_prefork_worker_cpu_seconds_total',
+    'counter',
+    'CPU time (user + system) a worker has used.',
+    status.workers.filter((w) => w.cpuSeconds != null).map((w) => [label(w.slot, w.pid), w.cpuSeconds ?? 0]),
+  );
   return `${lines.join('\n')}\n`;
 }
 
+/** Scrapes at once on the metrics endpoint; more are closed as they come (it is one small page). */
+const MAX_METRICS_CONNECTIONS = 64;
+
+/**
+ * Serves /metrics on an address, or on a listening descriptor the root starter bound (the
+ * unprivileged front process). `status` is null until the first snapshot has come: 503.
+ */
 export async function startMetricsServer(
-  address: TcpAddress,
-  status: () => PoolStatus,
+  address: TcpAddress | { readonly fd: number },
+  status: () => PoolStatus | null,
 ): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(formatMetrics(status()));
+    const now = status();
+    if (!now) {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('no figures yet\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(formatMetrics(now));
   });
+  server.maxConnections = MAX_METRICS_CONNECTIONS;
+  const where = 'fd' in address ? `fd ${address.fd}` : `${address.host}:${address.port}`;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new UserError(`metrics address ${address.host}:${address.port} ${describeErrno(e.code)}`)),
+      reject(new UserError(`metrics address ${where} ${describeErrno(e.code)}`)),
     );
-    server.listen(address.port, address.host, resolve);
+    if ('fd' in address) server.listen({ fd: address.fd }, resolve);
+    else server.listen(address.port, address.host, resolve);
   });
   return server;
 }

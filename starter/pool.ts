@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -10,11 +10,14 @@ import { listenReusePort } from '../src/net/reuseport.js';
 import { lookupGroup, lookupUser } from '../src/net/users.js';
 import { resolveCommand } from './command.js';
 import { createNotifier } from './notify.js';
+import { removePidfile, writePidfile } from './pidfile.js';
 import { DEFAULT_POLICY, type Policy } from './policy.js';
 import { workerIdentity } from './spawn-worker.js';
 import { SIGNAL_ACTIONS, type Signal, Supervisor } from './supervisor.js';
+import type { WorkerEnvOptions } from './worker-env.js';
+import { type CurrentRequestInfo, cpuSecondsOf, currentRequestInfo } from './worker-stats.js';
 
-export interface PoolOptions {
+export interface PoolOptions extends WorkerEnvOptions {
   /** The worker program; .js/.mjs/.ts/.mts run with this Node (and tsx). */
   readonly command: string;
   readonly args?: readonly string[];
@@ -85,10 +88,16 @@ export interface WorkerInfo {
   readonly requests: number | null;
   readonly active: number | null;
   readonly rssBytes: number | null;
+  /** CPU seconds used (user + system), from /proc; null where there is none. */
+  readonly cpuSeconds: number | null;
+  /** The oldest request in progress, as an SDK worker reports it; null when idle or not SDK. */
+  readonly current: CurrentRequestInfo | null;
 }
 
 export interface PoolStatus {
   readonly pid: number;
+  /** The Node the starter runs on (process.version), which .js/.ts workers run on too. */
+  readonly node: string;
   readonly address: string;
   readonly backlog: number;
   readonly mode: SocketMode;
@@ -165,22 +174,6 @@ export function policyFromOptions(options: PoolOptions): Policy {
   };
 }
 
-function writePidfile(path: string): void {
-  try {
-    writeFileSync(path, `${process.pid}\n`);
-  } catch (e) {
-    throw new UserError(`cannot write pidfile ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
-
-function removePidfile(path: string): void {
-  try {
-    if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
-  } catch {
-    // gone already, or another starter's now
-  }
-}
-
 /** The listening socket(s) the options ask for: reuseport's one per slot, or one shared. */
 export async function openSocket(
   options: PoolOptions,
@@ -253,8 +246,7 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
     env,
     identity,
     backlog,
-    gracefulTimeout: options.gracefulTimeout,
-    maxRequests: options.maxRequests,
+    envOptions: options,
     readyTimeoutMs: (options.readyTimeout ?? 10) * 1000,
     policy,
     socket,
@@ -309,10 +301,13 @@ export async function startPool(options: PoolOptions): Promise<Pool> {
           requests: w.link ? w.requests : null,
           active: w.link ? w.active : null,
           rssBytes: rssOf(w.pid),
+          cpuSeconds: cpuSecondsOf(w.pid),
+          current: w.link ? currentRequestInfo(w.current, now) : null,
           restarts: supervisor.restartsOf(w.slot),
         }));
       return {
         pid: process.pid,
+        node: process.version,
         address: socket.description,
         backlog,
         mode: supervisor.mode,

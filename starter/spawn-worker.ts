@@ -1,11 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  ENV_BACKLOG,
-  ENV_GRACEFUL_TIMEOUT,
-  ENV_MAX_REQUESTS,
-  ENV_PREFORK,
-  ENV_WORKER_ID,
-} from '../src/link.js';
 import { UserError } from '../src/net/errors.js';
 import type { ListeningSocket } from '../src/net/listen.js';
 import { lookupGroup, lookupUser } from '../src/net/users.js';
@@ -36,40 +29,12 @@ export function workerIdentity(options: {
   return { uid, gid };
 }
 
-/** The environment every worker gets: ours, less what belongs to us, plus its slot's. */
-export function workerEnv(
-  base: NodeJS.ProcessEnv,
-  slot: number,
-  backlog: number,
-  options: { readonly gracefulTimeout?: number | undefined; readonly maxRequests?: number | undefined },
-): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base };
-  // Socket activation was ours: a worker that saw these would think it was activated too.
-  delete env.LISTEN_FDS;
-  delete env.LISTEN_PID;
-  delete env.LISTEN_FDNAMES;
-  delete env.NODE_CHANNEL_FD;
-  // The unit's notify socket is ours too: a worker speaking sd_notify must not report for the pool.
-  delete env.NOTIFY_SOCKET;
-  env[ENV_WORKER_ID] = String(slot);
-  env[ENV_BACKLOG] = String(backlog);
-  env[ENV_PREFORK] = '1';
-  env[ENV_GRACEFUL_TIMEOUT] = String(options.gracefulTimeout ?? 30);
-  if (options.maxRequests !== undefined) {
-    const jitter = Math.floor(options.maxRequests * 0.1 * Math.random());
-    env[ENV_MAX_REQUESTS] = String(options.maxRequests + jitter);
-  } else {
-    delete env[ENV_MAX_REQUESTS];
-  }
-  return env;
-}
-
 export interface WorkerLaunch {
   readonly command: ResolvedCommand;
   /** The socket the worker accepts on, as its fd 0. */
   readonly socket: ListeningSocket;
   readonly cwd: string;
-  /** The worker's whole environment (workerEnv). */
+  /** The worker's whole environment (worker-env.ts). */
   readonly env: NodeJS.ProcessEnv;
   readonly identity: Identity;
   /**

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { parseWorkerMessage, type WorkerMessage } from '../src/link.js';
+import { type CurrentRequest, parseWorkerMessage, type WorkerMessage } from '../src/link.js';
 import type { ListeningSocket } from '../src/net/listen.js';
 import { listenReusePort } from '../src/net/reuseport.js';
 import type { ResolvedCommand } from './command.js';
@@ -22,7 +22,9 @@ import {
   recycleAt,
   type SlotState,
 } from './policy.js';
-import { type Identity, spawnWorker, workerEnv } from './spawn-worker.js';
+import { type Identity, spawnWorker } from './spawn-worker.js';
+import { type WorkerEnvOptions, workerEnv } from './worker-env.js';
+import { parseCurrentRequest } from './worker-stats.js';
 
 /**
  * What the pool is asked to do, whoever asks: signals and control commands map to these at the
@@ -65,6 +67,8 @@ export interface Worker {
   requests: number;
   active: number;
   oldestActiveMs: number;
+  /** The oldest request in progress, as the worker last said (checked: parseCurrentRequest). */
+  current: CurrentRequest | null;
   lastSeen: number;
   killTimer: NodeJS.Timeout | undefined;
 }
@@ -80,8 +84,8 @@ export interface SupervisorConfig {
   readonly env: NodeJS.ProcessEnv;
   readonly identity: Identity;
   readonly backlog: number;
-  readonly gracefulTimeout: number | undefined;
-  readonly maxRequests: number | undefined;
+  /** What the workers' environment is made of (worker-env.ts); gracefulTimeout also bounds a retire. */
+  readonly envOptions: WorkerEnvOptions;
   readonly readyTimeoutMs: number;
   readonly policy: Policy;
   /** The shared socket, and with reusePort each slot's (slot k at k - 1). */
@@ -248,7 +252,7 @@ export class Supervisor {
 
   private handleStop(source: string): void {
     if (!this.stopping)
-      this.log(`${source}: stopping (graceful timeout ${this.config.gracefulTimeout ?? 30} s)`);
+      this.log(`${source}: stopping (graceful timeout ${this.config.envOptions.gracefulTimeout ?? 30} s)`);
     this.beginStop();
   }
 
@@ -500,7 +504,7 @@ export class Supervisor {
         command,
         socket: this.mode === 'reuseport' ? this.slotSockets.get(id)! : this.config.socket,
         cwd: this.config.cwd,
-        env: workerEnv(this.config.env, id, this.config.backlog, this.config),
+        env: workerEnv(this.config.env, id, this.config.backlog, this.config.envOptions),
         identity: this.config.identity,
         mode: 'supervised',
       },
@@ -529,6 +533,7 @@ export class Supervisor {
       requests: 0,
       active: 0,
       oldestActiveMs: 0,
+      current: null,
       lastSeen: now,
       killTimer: undefined,
     };
@@ -565,7 +570,7 @@ export class Supervisor {
       this.breach(worker, 'sent a malformed link message');
       return;
     }
-    this.receive(worker, message);
+    this.receive(worker, message, raw);
   }
 
   private breach(worker: Worker, what: string): void {
@@ -574,7 +579,7 @@ export class Supervisor {
     worker.child.kill('SIGKILL');
   }
 
-  private receive(worker: Worker, message: WorkerMessage): void {
+  private receive(worker: Worker, message: WorkerMessage, raw: unknown): void {
     worker.lastSeen = this.clock();
     switch (message.type) {
       case 'fcgi-prefork:ready':
@@ -584,6 +589,8 @@ export class Supervisor {
         worker.requests = message.requests;
         worker.active = message.active;
         worker.oldestActiveMs = message.oldestActiveMs;
+        // Checked on its own: a malformed one is dropped, not a breach (worker-stats.ts).
+        worker.current = parseCurrentRequest((raw as { current?: unknown }).current);
         break;
       case 'fcgi-prefork:retiring':
         worker.retiringSelf = true;
@@ -598,7 +605,7 @@ export class Supervisor {
     if (worker.retiring) return;
     worker.retiring = true;
     worker.child.kill('SIGTERM');
-    const gracefulMs = (this.config.gracefulTimeout ?? 30) * 1000;
+    const gracefulMs = (this.config.envOptions.gracefulTimeout ?? 30) * 1000;
     worker.killTimer = setTimeout(() => {
       this.log(
         `worker ${worker.slot} (pid ${worker.pid}) still running ${gracefulMs / 1000} s after SIGTERM; killing it`,
@@ -674,7 +681,7 @@ export class Supervisor {
     if (this.stopping) return;
     this.stopping = true;
     this.config.notifier?.notify(['STOPPING=1', `STATUS=stopping ${this.workers.size} workers`]);
-    const gracefulMs = (this.config.gracefulTimeout ?? 30) * 1000;
+    const gracefulMs = (this.config.envOptions.gracefulTimeout ?? 30) * 1000;
     this.stopTimer = setTimeout(() => {
       for (const worker of this.workers.values()) worker.child.kill('SIGKILL');
     }, gracefulMs);

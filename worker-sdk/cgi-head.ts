@@ -1,5 +1,5 @@
-import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { IncomingMessage, ServerResponse, storeHeader } from '../src/node-internals.js';
 
 /**
  * node:http writes a response head as HTTP ("HTTP/1.1 404 Not Found\r\n…"); a FastCGI
@@ -60,14 +60,16 @@ interface NodeResponse {
   _storeHeader(firstLine: string, headers: unknown): void;
 }
 
-const storeHttpHeader = (ServerResponse.prototype as unknown as NodeResponse)._storeHeader;
-
 // Given "Status: 200 OK\r\n" where it expects "HTTP/1.1 200 OK\r\n", node:http builds the CGI
 // head itself, Content-Length included when it knows the body's length: nothing has to read
 // the head again, or copy it, on its way out. The head is text node:http joined piece by piece,
 // and making it one string to read it cost more than all the rest of the conversion.
 function storeCgiHeader(this: NodeResponse, _statusLine: string, headers: unknown): void {
-  storeHttpHeader.call(this, `Status: ${this.statusCode} ${this.statusMessage}\r\n`, headers);
+  (storeHeader as unknown as NodeResponse['_storeHeader']).call(
+    this,
+    `Status: ${this.statusCode} ${this.statusMessage}\r\n`,
+    headers,
+  );
   // The application set a header of the connection's own (rare): node:http wrote it, and for
   // Transfer-Encoding would frame the body in chunks.
   if (!this._removedConnection || !this._removedTE || !this._defaultKeepAlive) {
@@ -90,6 +92,7 @@ function writeCgiHeadsBy(res: NodeResponse): void {
 
 /** Whether this Node's http builds CGI heads as above: checked once, on a response of its own. */
 function nodeWritesCgiHeads(): boolean {
+  if (!storeHeader) return false;
   try {
     const req = new IncomingMessage(null as unknown as Socket);
     req.method = 'GET';

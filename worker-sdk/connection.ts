@@ -1,6 +1,5 @@
-import { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Transport, TransportEvents } from '../src/net/index.js';
 import {
   createPairSpans,
@@ -10,7 +9,6 @@ import {
   encodeEndRequest,
   encodeGetValuesResult,
   encodeStream,
-  encodeUnknownType,
   FCGI_ABORT_REQUEST,
   FCGI_AUTHORIZER,
   FCGI_BEGIN_REQUEST,
@@ -28,40 +26,19 @@ import {
   FCGI_REQUEST_COMPLETE,
   FCGI_STDERR,
   FCGI_STDIN,
-  FCGI_STDOUT,
   FCGI_UNKNOWN_ROLE,
   isProtocolError,
-  type Params,
   type ParamsDecoder,
-  pairsFromText,
-  paramsFromPairs,
-  RESPONSE_END_LENGTH,
-  recordRoom,
   recordTypeName,
-  textRecordRoom,
-  writeRecord,
-  writeResponseEnd,
-  writeTextRecord,
 } from '../src/protocol/index.js';
-import { cgiResponse } from './cgi-head.js';
+import { type Deadline, type DeadlineState, deadlineOf, expiryMessage, timeoutOf } from './deadlines.js';
+import { closeExchange, emitDrain, type FcgiIncomingMessage, openExchange } from './http-exchange.js';
 import type { ResolvedOptions } from './options.js';
-import { buildRequestHead, setRawHeaders } from './request-head.js';
+import { OUTPUT_HIGH_WATER, OUTPUT_LOW_WATER, type OutputOwner, OutputQueue } from './output-queue.js';
+import { RequestParams } from './request-params.js';
 import { type RequestSink, RequestSocket } from './request-socket.js';
 
-/** What FastCGI adds to a node:http request: own properties, so they survive Express's prototype swap. */
-export interface FcgiRequestExtras {
-  /** Every FastCGI param the front sent (SCRIPT_FILENAME, REMOTE_ADDR, HTTP_*, …). */
-  readonly params: Params;
-  /** The same params under a name no framework takes: Express replaces req.params with its route params. */
-  readonly fcgiParams: Params;
-  readonly requestId: number;
-  /** 'responder', 'authorizer' or 'filter'. */
-  readonly role: 'responder' | 'authorizer' | 'filter';
-  /** FILTER role: the file to filter (FCGI_DATA), as a second stream. Null for other roles. */
-  readonly data: Readable | null;
-}
-
-export type FcgiIncomingMessage = IncomingMessage & FcgiRequestExtras;
+export type { FcgiIncomingMessage, FcgiRequestExtras } from './http-exchange.js';
 
 /** What a connection needs from its server. */
 export interface ConnectionContext {
@@ -72,12 +49,18 @@ export interface ConnectionContext {
   active(): number;
   requestStarted(): void;
   requestEnded(): void;
+  /**
+   * Takes params bytes from what the worker's requests in progress may hold. Past that, the
+   * connections holding the most are closed to make room; false when `connection` is itself
+   * the one holding the most.
+   */
+  takeParams(bytes: number, connection: Connection): boolean;
+  /** Gives them back: their request ended. */
+  giveParams(bytes: number): void;
   /** The server is stopping: finish what is in flight, take nothing new. */
   draining(): boolean;
   connectionClosed(connection: Connection): void;
 }
-
-const ROLE_NAMES = { 1: 'responder', 2: 'authorizer', 3: 'filter' } as const;
 
 interface Request {
   readonly id: number;
@@ -86,6 +69,8 @@ interface Request {
   readonly startedAt: number;
   /** Until the empty PARAMS record. */
   params: ParamsDecoder | null;
+  /** PARAMS bytes it holds of the connection's and the worker's allowance. */
+  paramsBytes: number;
   socket: RequestSocket | null;
   req: FcgiIncomingMessage | null;
   res: ServerResponse | null;
@@ -98,79 +83,67 @@ interface Request {
   appStatus: number;
 }
 
-/** Bytes queued for the socket above which a response's write() returns false. */
-const WRITE_HIGH_WATER = 256 * 1024;
 /** Unread request body, summed over a connection's requests, above which we stop reading it. */
 const READ_HIGH_WATER = 4 * 1024 * 1024;
 /** How long a stopping server waits for the first request of a just-accepted connection. */
 const FRESH_GRACE_MS = 2000;
-/** Responses smaller than this go out as one copied buffer; larger ones as views (writev). */
-const COPY_LIMIT = 16 * 1024;
-/**
- * Size of a connection's buffer for small records: some short responses. Under 4 KiB, so it
- * is a slice of node's Buffer pool, not an allocation of its own.
- */
-const TAIL_SIZE = 2048;
-/**
- * The first one is smaller: a connection the front does not keep uses it once, for one short
- * response, and every pool used up is 8 KiB more for the garbage collector to sweep.
- */
-const FIRST_TAIL_SIZE = 256;
 /**
  * Where the pairs of a params stream lie in its text: one for the process, each use runs from
  * a scan to the end of reading the pairs without a break.
  */
 const spans = createPairSpans();
-const EMPTY_TAIL = Buffer.alloc(0);
-
-const kNeedDrain = Object.getOwnPropertySymbols(
-  new ServerResponse(new IncomingMessage(null as unknown as Socket)),
-).find((s) => s.description === 'kNeedDrain');
 
 /**
  * One transport connection from the front: records in, demultiplexed by request id into
- * node:http request/response pairs; responses out as STDOUT records and END_REQUEST. The
- * state machine is one switch on the record type, as in Go's net/http/fcgi, but strict.
+ * node:http request/response pairs (http-exchange.ts); responses out through a bounded queue
+ * (output-queue.ts) as STDOUT records and END_REQUEST. The state machine is one switch on the
+ * record type, as in Go's net/http/fcgi, but strict. What a peer can make it hold is bounded:
+ * params (per request, per connection, per worker), unread bodies and unread output (reading
+ * stops), and time (deadlines.ts).
  */
-export class Connection implements RequestSink, TransportEvents {
+export class Connection implements RequestSink, TransportEvents, OutputOwner, DeadlineState {
   readonly transport: Transport;
   private readonly context: ConnectionContext;
   private readonly options: ResolvedOptions;
   private readonly requests = new Map<number, Request>();
   private readonly decoder;
-  private out: Buffer[] = [];
-  /** Bytes in `out` and in the tail, not yet written. */
-  private outBytes = 0;
-  private tail: Buffer = EMPTY_TAIL;
-  /** The tail's bytes from tailStart to tailEnd are records not yet in `out`. */
-  private tailStart = 0;
-  private tailEnd = 0;
-  private flushScheduled = false;
+  private readonly output: OutputQueue;
   private closeAfterFlush = false;
   /** transport.end() called: nothing more is read or written. */
   private ending = false;
   /** A request ended before its input did: bytes of it may still come. */
   private inputLeft = false;
   private closed = false;
-  private paused = false;
-  private paramsPending = 0;
-  private served = 0;
-  private timerMode: 'header' | 'idle' | 'none' = 'none';
-  /** When the current mode's time is up, as Date.now(). */
-  private deadline = 0;
+  /** fail() dropped it: the close is on its way. */
+  private failed = false;
+  private readPaused = false;
+  /** PARAMS bytes held by this connection's requests in progress. */
+  paramsHeld = 0;
   private readonly waitingDrain = new Set<Request>();
+  private deadline: Deadline = 'none';
+  /** When the deadline's time is up, as Date.now(). */
+  private deadlineAt = 0;
+  /** A body record came since the deadline was set. */
+  private bodyProgress = false;
+  // DeadlineState
+  outputStalled = false;
+  paramsPending = 0;
+  bodyPending = 0;
+  bodyPaused = false;
+  served = 0;
 
   /** Made as the connection is accepted, before its first read. */
   constructor(transport: Transport, context: ConnectionContext) {
     this.transport = transport;
     this.context = context;
     this.options = context.options;
+    this.output = new OutputQueue(transport, this);
     this.decoder = createRecordReader(
       (type, requestId, buf, start, end) => this.onRecord(type, requestId, buf, start, end),
       { fragments: true },
     );
     transport.start(this);
-    this.updateTimer();
+    this.updateDeadline();
   }
 
   // Read when asked: each is a getpeername/getsockname system call, and most requests never ask.
@@ -219,8 +192,9 @@ export class Connection implements RequestSink, TransportEvents {
       return;
     }
     // Once per read, not per record: a request whose records all came in this read never
-    // needs the params deadline at all.
-    this.updateTimer();
+    // needs a deadline at all.
+    this.checkOutput();
+    this.updateDeadline();
   }
 
   onEnd(): void {
@@ -236,13 +210,45 @@ export class Connection implements RequestSink, TransportEvents {
     this.close();
   }
 
-  /** A protocol violation: log one line, drop this connection, nothing else. */
-  private fail(message: string): void {
-    if (this.closed) return;
-    const peer = this.remoteAddress ? `${this.remoteAddress}:${this.remotePort}` : 'unix socket';
-    this.options.log(`fcgi worker: closing connection from ${peer}: ${message}`);
+  onDrain(): void {
+    this.checkOutput();
+    this.wakeWriters();
+  }
+
+  onClose(): void {
+    this.closed = true;
+    this.output.closed = true;
+    this.deadline = 'none';
+    for (const request of [...this.requests.values()]) this.abort(request);
+    this.context.connectionClosed(this);
+  }
+
+  /**
+   * A protocol violation or a limit passed: log one line, drop this connection, nothing else.
+   * Its params go back to the worker at once: the close that ends its requests comes later.
+   */
+  fail(message: string): void {
+    if (this.closed || this.failed) return;
+    this.failed = true;
+    this.options.log(`fcgi worker: closing connection from ${this.peerName()}: ${message}`);
+    for (const request of this.requests.values()) this.giveParams(request);
     this.transport.destroy();
   }
+
+  /** For a log line: a unix socket's peer has no address, nor has a TCP peer once it is gone. */
+  private peerName(): string {
+    return this.remoteAddress
+      ? `${this.remoteAddress}:${this.remotePort}`
+      : 'an unnamed peer (unix socket, or gone)';
+  }
+
+  private giveParams(request: Request): void {
+    this.paramsHeld -= request.paramsBytes;
+    this.context.giveParams(request.paramsBytes);
+    request.paramsBytes = 0;
+  }
+
+  // Records ------------------------------------------------------------------------------
 
   // A record's content is bytes start..end of buf, only until this returns.
   private onRecord(type: number, requestId: number, buf: Buffer, start: number, end: number): void {
@@ -264,8 +270,10 @@ export class Connection implements RequestSink, TransportEvents {
         // Records of an inactive request id are ignored (spec 3.3): it may have ended early.
         if (!request) return;
         if (!request.params) throw new Error(`FCGI_PARAMS for request ${requestId} after its end`);
-        if (end > start) request.params.push(buf, start, end);
-        else this.paramsComplete(request, request.params.endText(spans));
+        if (end > start) {
+          this.takeParams(request, end - start);
+          request.params.push(buf, start, end);
+        } else this.paramsComplete(request, request.params.endText(spans));
         return;
       case FCGI_STDIN:
         // An authorizer gets no body (spec 6.3): a STDIN the front sends anyway is ignored.
@@ -294,21 +302,22 @@ export class Connection implements RequestSink, TransportEvents {
       throw new Error(`management record ${recordTypeName(type)} with request id ${requestId}`);
     }
     if (type !== FCGI_GET_VALUES) {
-      this.queue(encodeUnknownType(type));
+      this.output.unknownType(type);
       return;
     }
     const asked = decodeNameValuePairs(content, this.options.maxParamsLength);
-    const known: Record<string, string> = {
-      [FCGI_MAX_CONNS]: String(this.options.maxConns),
-      [FCGI_MAX_REQS]: String(this.options.maxReqs),
-      [FCGI_MPXS_CONNS]: '1',
-    };
+    // A Map: the names are the peer's, and `constructor` must not find Object's.
+    const known = new Map([
+      [FCGI_MAX_CONNS, String(this.options.maxConns)],
+      [FCGI_MAX_REQS, String(this.options.maxReqs)],
+      [FCGI_MPXS_CONNS, '1'],
+    ]);
     const answer: [string, string][] = [];
     for (const name of Object.keys(asked)) {
-      const value = known[name];
+      const value = known.get(name);
       if (value !== undefined) answer.push([name, value]);
     }
-    this.queue(encodeGetValuesResult(answer));
+    this.output.push([encodeGetValuesResult(answer)]);
   }
 
   /** FCGI_BEGIN_REQUEST's body: role and flags. */
@@ -330,6 +339,7 @@ export class Connection implements RequestSink, TransportEvents {
       keepConn,
       startedAt: Date.now(),
       params: createParamsDecoder({ maxLength: this.options.maxParamsLength }),
+      paramsBytes: 0,
       socket: null,
       req: null,
       res: null,
@@ -347,54 +357,49 @@ export class Connection implements RequestSink, TransportEvents {
 
   /** A request we will not run: END_REQUEST with the protocol status, the id stays inactive. */
   private endUnstarted(id: number, protocolStatus: number, keepConn: boolean): void {
-    this.queue(encodeEndRequest(id, 0, protocolStatus));
+    this.output.push([encodeEndRequest(id, 0, protocolStatus)]);
     if (!keepConn) this.closeAfterFlush = true;
+  }
+
+  // Params are held as long as their request runs: what a peer can make the worker hold is
+  // bounded by connection and by worker, not only by request.
+  private takeParams(request: Request, bytes: number): void {
+    const limit = this.options.maxConnectionParamsLength;
+    if (this.paramsHeld + bytes > limit)
+      throw new Error(`params of the requests on this connection over the limit of ${limit} bytes`);
+    if (!this.context.takeParams(bytes, this))
+      throw new Error(
+        `params of all requests in progress over the limit of ${this.options.maxWorkerParamsLength} bytes, the most of them here`,
+      );
+    this.paramsHeld += bytes;
+    request.paramsBytes += bytes;
   }
 
   private paramsComplete(request: Request, text: string): void {
     request.params = null;
     this.paramsPending--;
-    const head = buildRequestHead(text, spans);
-    const socket = new RequestSocket(this, request.id, head.https, text);
-    const req = new IncomingMessage(socket as unknown as Socket) as FcgiIncomingMessage;
-    req.method = head.method;
-    req.url = head.url;
-    req.httpVersion = head.httpVersion;
-    req.httpVersionMajor = head.httpVersionMajor;
-    req.httpVersionMinor = head.httpVersionMinor;
-    setRawHeaders(req, head.rawHeaders);
-    attachParams(req, text);
-    const extras = req as unknown as { requestId: number; role: string; data: Readable | null };
-    extras.requestId = request.id;
-    extras.role = ROLE_NAMES[request.role];
-    const data = request.role === FCGI_FILTER ? new Readable({ read() {} }) : null;
-    extras.data = data;
-    request.data = data;
-    const res = new ServerResponse(req);
-    // node:http's HTTP framing is not ours.
-    cgiResponse(res);
-    res.assignSocket(socket as unknown as Socket);
-    res.on('finish', onResponseFinish);
+    const params = new RequestParams(text);
+    const socket = new RequestSocket(this, request.id, false, params);
+    const exchange = openExchange(params, spans, socket, request.role);
     request.socket = socket;
-    request.req = req;
-    request.res = res;
-    if (request.role === FCGI_AUTHORIZER) {
-      request.stdinDone = true;
-      req.push(null);
-      req.complete = true;
-    }
-    const declared = Number(head.contentLength ?? 0);
-    if (declared > this.options.maxBodyLength) {
+    request.req = exchange.req;
+    request.res = exchange.res;
+    request.data = exchange.data;
+    if (request.role === FCGI_AUTHORIZER) request.stdinDone = true;
+    else this.bodyPending++;
+    if (Number(exchange.contentLength ?? 0) > this.options.maxBodyLength) {
       request.rejected = true;
       this.tooLarge(request);
       return;
     }
-    this.context.dispatch(req, res, (err) => this.handlerError(request, err));
+    this.context.dispatch(exchange.req, exchange.res, (err) => this.handlerError(request, err));
   }
 
   private body(request: Request, buf: Buffer, start: number, end: number): void {
+    this.bodyProgress = true;
     if (end === start) {
       request.stdinDone = true;
+      this.bodyPending--;
       if (request.req && !request.rejected) {
         request.req.complete = true;
         request.req.push(null);
@@ -431,30 +436,6 @@ export class Connection implements RequestSink, TransportEvents {
     request.req?.destroy();
   }
 
-  // One request's unread body must not stall the others: read on until the connection as a
-  // whole holds too much, then pause the socket until a consumer reads.
-  private checkReadPressure(): void {
-    if (this.unreadBody() > READ_HIGH_WATER && !this.paused) {
-      this.paused = true;
-      this.transport.pause();
-    }
-  }
-
-  wantsBody(): void {
-    if (!this.paused) return;
-    if (this.unreadBody() <= READ_HIGH_WATER / 2) {
-      this.paused = false;
-      this.transport.resume();
-    }
-  }
-
-  /** Request body bytes received on this connection and not yet read by a handler. */
-  private unreadBody(): number {
-    let bytes = 0;
-    for (const request of this.requests.values()) bytes += request.req?.readableLength ?? 0;
-    return bytes;
-  }
-
   private handlerError(request: Request, err: unknown): void {
     const req = request.req;
     const what = `${req?.method ?? '?'} ${req?.url ?? '?'}`;
@@ -463,8 +444,8 @@ export class Connection implements RequestSink, TransportEvents {
       `fcgi worker: handler failed on ${what}: ${err instanceof Error ? (err.stack ?? message) : message}`,
     );
     if (request.ended) return;
-    this.queue(
-      ...encodeStream(FCGI_STDERR, request.id, Buffer.from(`handler failed on ${what}: ${message}\n`)),
+    this.output.push(
+      encodeStream(FCGI_STDERR, request.id, Buffer.from(`handler failed on ${what}: ${message}\n`)),
     );
     const res = request.res;
     if (res && !res.headersSent && !res.writableEnded) {
@@ -485,22 +466,56 @@ export class Connection implements RequestSink, TransportEvents {
     else this.release(request.id);
   }
 
+  // Reading -----------------------------------------------------------------------------
+
+  // One request's unread body must not stall the others: read on until the connection as a
+  // whole holds too much, then pause until a consumer reads.
+  private checkReadPressure(): void {
+    if (this.bodyPaused || this.unreadBody() <= READ_HIGH_WATER) return;
+    this.bodyPaused = true;
+    this.updateReading();
+  }
+
+  wantsBody(): void {
+    if (!this.bodyPaused || this.unreadBody() > READ_HIGH_WATER / 2) return;
+    this.bodyPaused = false;
+    this.updateReading();
+    this.updateDeadline();
+  }
+
+  /** Request body bytes received on this connection and not yet read by a handler. */
+  private unreadBody(): number {
+    let bytes = 0;
+    for (const request of this.requests.values()) bytes += request.req?.readableLength ?? 0;
+    return bytes;
+  }
+
+  // A peer that never reads what it asked for (unknown types, GET_VALUES, responses) must not
+  // grow the worker: past the high-water mark no more is read until the queue is down to the
+  // low one.
+  private checkOutput(): void {
+    const queued = this.output.queued;
+    if (this.outputStalled ? queued > OUTPUT_LOW_WATER : queued <= OUTPUT_HIGH_WATER) return;
+    this.outputStalled = !this.outputStalled;
+    this.updateReading();
+    this.updateDeadline();
+  }
+
+  private updateReading(): void {
+    const pause = this.bodyPaused || this.outputStalled;
+    if (pause === this.readPaused) return;
+    this.readPaused = pause;
+    if (pause) this.transport.pause();
+    else this.transport.resume();
+  }
+
   // RequestSink -------------------------------------------------------------------------
 
   stdout(requestId: number, data: string | Uint8Array, encoding?: BufferEncoding): boolean {
     const request = this.requests.get(requestId);
     if (!request || request.ended || this.closed) return false;
-    if (typeof data === 'string') {
-      // A string this short fits one record (at most 3 bytes a char), written in place.
-      if (data.length <= COPY_LIMIT) {
-        const tail = this.room(textRecordRoom(data, encoding));
-        this.appended(writeTextRecord(tail, this.tailEnd, FCGI_STDOUT, requestId, data, encoding));
-      } else this.queue(...encodeStream(FCGI_STDOUT, requestId, Buffer.from(data, encoding)));
-    } else if (data.length <= COPY_LIMIT) {
-      const tail = this.room(recordRoom(data.length));
-      this.appended(writeRecord(tail, this.tailEnd, FCGI_STDOUT, requestId, data));
-    } else this.queue(...encodeStream(FCGI_STDOUT, requestId, data));
-    if (this.outBytes + this.transport.writableLength < WRITE_HIGH_WATER) return true;
+    this.output.stdout(requestId, data, encoding);
+    if (this.output.queued < OUTPUT_HIGH_WATER) return true;
     this.waitingDrain.add(request);
     return false;
   }
@@ -512,111 +527,44 @@ export class Connection implements RequestSink, TransportEvents {
     this.requests.delete(requestId);
     this.waitingDrain.delete(request);
     if (request.params) this.paramsPending--;
+    else if (!request.stdinDone) this.bodyPending--;
+    this.giveParams(request);
     this.context.requestEnded();
     this.served++;
-    if (!this.closed) {
-      const tail = this.room(RESPONSE_END_LENGTH);
-      writeResponseEnd(tail, this.tailEnd, requestId, request.appStatus, FCGI_REQUEST_COMPLETE);
-      this.appended(RESPONSE_END_LENGTH);
-    }
+    if (!this.closed) this.output.end(requestId, request.appStatus, FCGI_REQUEST_COMPLETE);
     const { req, res, socket } = request;
-    if (res && socket) {
-      if (req && !req.readableEnded && !req.destroyed && req.listenerCount('data') === 0) req.resume();
-      res.detachSocket(socket as unknown as Socket);
-      process.nextTick(emitClose, res);
-    }
+    if (req && res && socket) closeExchange(req, res, socket);
     if (!request.keepConn || this.context.draining()) this.closeAfterFlush = true;
     // Answered before the front sent all of it (a 413, an early reply; a filter's data stream
     // is not tracked): more may be on its way.
     if (!request.stdinDone || request.role === FCGI_FILTER) this.inputLeft = true;
-    this.updateTimer();
+    this.updateDeadline();
     // The last request in flight: its response goes out now, in one write with its end, without
     // waiting for the scheduled flush. With others in flight, that flush gathers them all.
-    if (this.requests.size === 0 && this.flushScheduled) this.flush();
+    if (this.requests.size === 0 && this.output.scheduled) this.output.flush();
   }
 
   // Output -------------------------------------------------------------------------------
 
-  private queue(...buffers: Buffer[]): void {
-    this.sealTail();
-    for (const buf of buffers) {
-      this.out.push(buf);
-      this.outBytes += buf.length;
-    }
-    this.scheduleFlush();
-  }
-
-  // Small records (most responses, every response's end) are written one after another into the
-  // tail and go out as one view of it: no buffer of their own, no joining before the write. The
-  // bytes handed out are never written again (the socket may still hold them); a full tail is
-  // left to the views of it and a new one taken.
-  private room(bytes: number): Buffer {
-    if (this.tail.length - this.tailEnd < bytes) {
-      this.sealTail();
-      this.tail = Buffer.allocUnsafe(Math.max(this.tail === EMPTY_TAIL ? FIRST_TAIL_SIZE : TAIL_SIZE, bytes));
-      this.tailStart = 0;
-      this.tailEnd = 0;
-    }
-    return this.tail;
-  }
-
-  private appended(bytes: number): void {
-    this.tailEnd += bytes;
-    this.outBytes += bytes;
-    this.scheduleFlush();
-  }
-
-  /** What the tail holds goes into `out`, behind what is there. */
-  private sealTail(): void {
-    if (this.tailEnd === this.tailStart) return;
-    this.out.push(this.tail.subarray(this.tailStart, this.tailEnd));
-    this.tailStart = this.tailEnd;
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    scheduleFlushOf(this);
-  }
-
-  /** Writes what is queued: from flushAll after the turn's callbacks, or at once when a response ends. */
-  flush(): void {
-    if (this.flushScheduled) {
-      this.flushScheduled = false;
-      flushDone();
-    } else if (this.out.length === 0 && this.tailEnd === this.tailStart) return;
-    if (this.closed) return;
-    this.sealTail();
-    const out = this.out;
-    let ok = true;
-    if (out.length === 1) ok = this.transport.write(out[0]!);
-    else if (out.length > 1) {
-      if (this.outBytes <= COPY_LIMIT * 4) ok = this.transport.write(Buffer.concat(out, this.outBytes));
-      else ok = this.transport.writev(out);
-    }
-    this.out = [];
-    this.outBytes = 0;
-    if (ok && this.waitingDrain.size > 0) this.onDrain();
+  /** The queue wrote what it had (OutputOwner). */
+  flushed(ok: boolean): void {
+    if (ok && this.waitingDrain.size > 0) this.wakeWriters();
+    this.checkOutput();
     if (this.closeAfterFlush && this.requests.size === 0) this.close();
   }
 
-  onDrain(): void {
+  private wakeWriters(): void {
+    if (this.waitingDrain.size === 0) return;
     const waiting = [...this.waitingDrain];
     this.waitingDrain.clear();
-    for (const request of waiting) {
-      const res = request.res as (ServerResponse & Record<symbol, unknown>) | null;
-      if (!res || res.writableFinished) continue;
-      if (kNeedDrain) res[kNeedDrain] = false;
-      request.socket?.emit('drain');
-      res.emit('drain');
-    }
+    for (const request of waiting) if (request.res) emitDrain(request.res, request.socket);
   }
 
   /** Ends the connection after whatever is queued: a response waiting for its flush still goes out first. */
   private close(): void {
     if (this.closed || this.ending) return;
     this.ending = true;
-    if (this.out.length > 0 || this.tailEnd > this.tailStart) this.flush();
+    if (this.output.pending) this.output.flush();
     // Every request read to its end and every byte with the kernel: close(2) at once. The FIN
     // follows the response, and there is no shutdown and no waiting for the front's EOF (about
     // an eighth of a worker's CPU per request when the front does not keep connections). Otherwise
@@ -632,41 +580,26 @@ export class Connection implements RequestSink, TransportEvents {
     else this.transport.end();
   }
 
-  onClose(): void {
-    this.closed = true;
-    this.timerMode = 'none';
-    for (const request of [...this.requests.values()]) this.abort(request);
-    this.context.connectionClosed(this);
+  // Deadlines ---------------------------------------------------------------------------
+
+  // The server checks every connection's deadline now and then (checkDeadline), as node:http
+  // does, instead of a timer each: a connection the front does not keep would make and clear one
+  // for every request. A body's deadline starts again with each of its records.
+  private updateDeadline(): void {
+    const deadline = this.closed ? 'none' : deadlineOf(this);
+    if (deadline === this.deadline && !(deadline === 'body' && this.bodyProgress)) return;
+    this.bodyProgress = false;
+    this.deadline = deadline;
+    if (deadline !== 'none') this.deadlineAt = Date.now() + timeoutOf(deadline, this.options);
   }
 
-  // Timers ------------------------------------------------------------------------------
-
-  // A deadline for params (a new connection, or a request whose params are not complete: slow
-  // clients) or for idleness between kept-alive requests. The server checks every connection's
-  // deadline now and then (checkDeadline), as node:http does, instead of a timer each: a
-  // connection the front does not keep would make and clear one for every request.
-  private updateTimer(): void {
-    const mode =
-      this.paramsPending > 0 || (this.requests.size === 0 && this.served === 0)
-        ? 'header'
-        : this.requests.size === 0
-          ? 'idle'
-          : 'none';
-    if (mode === this.timerMode) return;
-    this.timerMode = mode;
-    if (mode !== 'none') this.deadline = Date.now() + this.timeoutOf(mode);
-  }
-
-  private timeoutOf(mode: 'header' | 'idle'): number {
-    return mode === 'header' ? this.options.headerTimeout : this.options.keepAliveTimeout;
-  }
-
-  /** The server's periodic check: a connection past its deadline is dropped (params) or closed (idle). */
+  /** The server's periodic check: a connection past its deadline is dropped (or, idle, closed). */
   checkDeadline(now: number): void {
-    const mode = this.timerMode;
-    if (mode === 'none' || this.closed || now < this.deadline) return;
-    this.timerMode = 'none';
-    if (mode === 'header') this.fail(`no complete request within ${this.timeoutOf(mode)} ms`);
+    const deadline = this.deadline;
+    if (deadline === 'none' || this.closed || now < this.deadlineAt) return;
+    this.deadline = 'none';
+    const message = expiryMessage(deadline, this.options);
+    if (message) this.fail(message);
     else this.close();
   }
 
@@ -677,96 +610,4 @@ export class Connection implements RequestSink, TransportEvents {
       if (oldest === undefined || request.startedAt < oldest) oldest = request.startedAt;
     return oldest;
   }
-}
-
-// One setImmediate per turn of the event loop for every connection with output queued, not one
-// per connection per response: it runs after the turn's 'finish' callbacks, so a whole response
-// and its END_REQUEST still go out in one write. When every connection of the batch has flushed
-// early (a response ended: the usual case), it is cleared again, so an idle worker's loop does
-// not spin once more for nothing.
-let flushBatch: Connection[] = [];
-let flushImmediate: NodeJS.Immediate | null = null;
-/** Connections with a flush scheduled. */
-let flushWaiting = 0;
-
-function scheduleFlushOf(connection: Connection): void {
-  flushBatch.push(connection);
-  flushWaiting++;
-  flushImmediate ??= setImmediate(flushAll);
-}
-
-function flushDone(): void {
-  flushWaiting--;
-  if (flushWaiting === 0 && flushImmediate) {
-    clearImmediate(flushImmediate);
-    flushImmediate = null;
-    flushBatch = [];
-  }
-}
-
-function flushAll(): void {
-  const batch = flushBatch;
-  flushBatch = [];
-  flushImmediate = null;
-  // A connection flushed early has nothing left: flush() returns.
-  for (const connection of batch) connection.flush();
-}
-
-// req.params and req.fcgiParams are built on first read: most handlers never read them, and an
-// object of ~20 params costs more than decoding them. Own accessors, so they survive Express's
-// prototype swap; assigning req.params (Express does, with its route params) replaces only it.
-const kText = Symbol('fcgi.params.text');
-const kParams = Symbol('fcgi.params');
-
-type ParamsHolder = { [kText]: string; [kParams]?: Params };
-
-function paramsOf(holder: ParamsHolder): Params {
-  let params = holder[kParams];
-  if (!params) {
-    // The text was checked when the request began.
-    params = paramsFromPairs(pairsFromText(holder[kText], Number.POSITIVE_INFINITY, spans));
-    holder[kParams] = params;
-  }
-  return params;
-}
-
-const PARAMS: PropertyDescriptor = {
-  get(this: ParamsHolder) {
-    return paramsOf(this);
-  },
-  set(this: ParamsHolder, value: unknown) {
-    Object.defineProperty(this, 'params', { value, writable: true, enumerable: true, configurable: true });
-  },
-  enumerable: true,
-  configurable: true,
-};
-
-const FCGI_PARAMS_PROPERTY: PropertyDescriptor = {
-  get(this: ParamsHolder) {
-    return paramsOf(this);
-  },
-  enumerable: true,
-  configurable: true,
-};
-
-function attachParams(req: IncomingMessage, text: string): void {
-  (req as unknown as ParamsHolder)[kText] = text;
-  // Two defineProperty calls cost half of one defineProperties.
-  Object.defineProperty(req, 'params', PARAMS);
-  Object.defineProperty(req, 'fcgiParams', FCGI_PARAMS_PROPERTY);
-}
-
-// One listener for every response, not a closure each: 'finish' comes once, with the request's
-// socket still assigned (an aborted request released it already and has none).
-function onResponseFinish(this: ServerResponse): void {
-  const socket = this.socket as unknown as RequestSocket | null;
-  socket?.release();
-}
-
-function emitClose(res: ServerResponse): void {
-  const r = res as ServerResponse & { _closed?: boolean };
-  if (r._closed) return;
-  r._closed = true;
-  (r as { destroyed: boolean }).destroyed = true;
-  res.emit('close');
 }

@@ -1,8 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { responseBodySource } from '../src/node-internals.js';
 import type { Params } from '../src/protocol/index.js';
 import type { FcgiIncomingMessage } from './connection.js';
 import type { WorkerOptions } from './options.js';
+import { requestParams } from './request-params.js';
 import { createServer, type FcgiServer, type ListenOptions, type RequestListener } from './server.js';
 
 export interface FetchInfo {
@@ -71,7 +73,7 @@ function toRequest(req: FcgiIncomingMessage): FastCgiRequest {
       // a header value fetch refuses (control chars): leave it out rather than fail the request
     }
   }
-  host ||= req.fcgiParams.SERVER_NAME || 'localhost';
+  host ||= requestParams(req).value('SERVER_NAME') || 'localhost';
   const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   // The usual path and host join as text, for the Request to parse once (a URL object it would
   // turn back into text and parse again); anything else is resolved as a URL first.
@@ -104,23 +106,6 @@ function waitDrain(res: ServerResponse): Promise<void> {
   });
 }
 
-// undici's Response keeps the string or bytes it was made from: such a body is written at once,
-// without a reader and the promises of its reads (most of what a fetch handler's response cost).
-// Found by value, as node:http's symbols are; a Response without it takes the stream's way.
-// Looked up on the first response, not at load: the global Response loads undici, several MiB
-// that a createServer worker never needs.
-let kState: symbol | undefined | null = null;
-
-function bodySource(response: Response): string | Uint8Array | null {
-  if (kState === null) kState = Object.getOwnPropertySymbols(response).find((s) => s.description === 'state');
-  if (!kState || response.bodyUsed) return null;
-  const state = (response as unknown as Record<symbol, { body?: { source?: unknown } | null } | undefined>)[
-    kState
-  ];
-  const source = state?.body?.source;
-  return typeof source === 'string' || source instanceof Uint8Array ? source : null;
-}
-
 async function sendResponse(response: Response, res: ServerResponse, head: boolean): Promise<void> {
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
@@ -132,7 +117,9 @@ async function sendResponse(response: Response, res: ServerResponse, head: boole
     res.end();
     return;
   }
-  const source = bodySource(response);
+  // undici's Response keeps the string or bytes it was made from: such a body is written at
+  // once, without a reader and the promises of its reads (most of a fetch response's cost).
+  const source = responseBodySource(response);
   if (source !== null) {
     res.end(source);
     return;

@@ -6,7 +6,8 @@ import {
   STATS_INTERVAL_MS,
   type WorkerMessage,
 } from '../src/link.js';
-import type { FcgiServer } from './server.js';
+import { InFlightRequests } from './in-flight.js';
+import type { FcgiServer, RequestObserver } from './server.js';
 
 /**
  * A worker's side of life under a starter. On SIGTERM/SIGINT (any starter) it stops
@@ -14,7 +15,7 @@ import type { FcgiServer } from './server.js';
  * an IPC channel) it also reports ready and its counters, retires after FCGI_MAX_REQUESTS,
  * and exits when the starter dies, so no orphan pool keeps serving an old version.
  */
-export function attachStarterLink(server: FcgiServer): void {
+export function attachStarterLink(server: FcgiServer, observe: (observer: RequestObserver) => void): void {
   const graceSeconds = Number(process.env[ENV_GRACEFUL_TIMEOUT] ?? 30);
   const graceMs = Number.isFinite(graceSeconds) ? graceSeconds * 1000 : 30_000;
   let stopping = false;
@@ -39,12 +40,15 @@ export function attachStarterLink(server: FcgiServer): void {
   const linked = process.env[ENV_PREFORK] === '1' && typeof process.send === 'function';
   if (!linked) return;
 
+  const inFlight = new InFlightRequests();
+  observe((req, res) => inFlight.track(req, res));
   const stats = () =>
     send({
       type: 'fcgi-prefork:stats',
       requests: server.requestsServed,
       active: server.requestsActive,
       oldestActiveMs: server.oldestActiveMs(),
+      current: inFlight.oldest(),
     });
   send({ type: 'fcgi-prefork:ready' });
   setInterval(stats, STATS_INTERVAL_MS).unref();

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { addHeaderLines } from '../src/node-internals.js';
 import { lastValue, type PairSpans } from '../src/protocol/index.js';
 
 /** What node:http's IncomingMessage needs, read off the CGI params (RFC 3875 names). */
@@ -21,40 +22,71 @@ export interface RequestHead {
 // HTTP_ACCEPT_LANGUAGE → accept-language, remembered: a front sends the same few headers again
 // and again. They are kept by the param's length, and a name is found by two of its chars and
 // one compare: cutting it out to look it up by hash cost more than the rest of the header.
-// `seen` is the last head that had it: a header sent twice is found without a search.
+// `seen` is the last head that had it, `at` where it is in that head's raw headers: a header
+// sent twice is found without a search. The names come from peers: few are kept, short ones,
+// a few of each length, and one full length takes turns, so a peer's junk costs lookups nothing
+// and cannot keep the usual names out for long.
 interface HeaderName {
   readonly param: string;
   readonly header: string;
   seen: number;
+  at: number;
 }
 const headerNames: HeaderName[][] = [];
 const HEADER_NAMES_KEPT = 512;
+const HEADER_NAMES_PER_LENGTH = 16;
+const LONGEST_NAME_KEPT = 64;
 let headerNamesKept = 0;
+let nextTurn = 0;
 /** Heads built so far, for HeaderName.seen. */
 let heads = 0;
 
-function headerName(text: string, at: number, length: number): HeaderName | string {
+/**
+ * The name of the header param at..at+length of text. `head`: the head being built; `mayKeep`:
+ * false once it has had a name that was not kept (a name it found neither way before must not
+ * be kept halfway through it).
+ */
+function headerName(
+  text: string,
+  at: number,
+  length: number,
+  head: number,
+  mayKeep: boolean,
+): HeaderName | string {
   const sameLength = headerNames[length];
   if (sameLength !== undefined) {
     for (const name of sameLength) if (nameIs(text, at, length, name.param)) return name;
   }
   const param = text.substring(at, at + length);
   const header = param.slice(5).toLowerCase().replaceAll('_', '-');
-  if (headerNamesKept >= HEADER_NAMES_KEPT) return header;
-  headerNamesKept++;
-  const name = { param, header, seen: 0 };
-  if (sameLength) sameLength.push(name);
-  else headerNames[length] = [name];
+  if (length > LONGEST_NAME_KEPT || !mayKeep) return header;
+  const name = { param, header, seen: 0, at: 0 };
+  if (sameLength === undefined) {
+    if (headerNamesKept >= HEADER_NAMES_KEPT) return header;
+    headerNamesKept++;
+    headerNames[length] = [name];
+  } else if (sameLength.length < HEADER_NAMES_PER_LENGTH && headerNamesKept < HEADER_NAMES_KEPT) {
+    headerNamesKept++;
+    sameLength.push(name);
+  } else {
+    // Not one this head has: where its header is would be lost.
+    const turn = nextTurn++ % sameLength.length;
+    if (sameLength[turn]!.seen === head) return header;
+    sameLength[turn] = name;
+  }
   return name;
 }
 
-function dropHeader(rawHeaders: string[], header: string): void {
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i] === header) {
-      rawHeaders.splice(i, 2);
-      return;
-    }
+/** Takes out the pairs marked '' in one pass. */
+function closeUp(rawHeaders: string[]): void {
+  let to = 0;
+  for (let from = 0; from < rawHeaders.length; from += 2) {
+    if (rawHeaders[from] === '') continue;
+    rawHeaders[to] = rawHeaders[from]!;
+    rawHeaders[to + 1] = rawHeaders[from + 1]!;
+    to += 2;
   }
+  rawHeaders.length = to;
 }
 
 // A name that may be the one wanted: the same length and two of its chars. Telling it apart
@@ -68,7 +100,7 @@ function looksLike(text: string, at: number, length: number, name: string): bool
 }
 
 function nameIs(text: string, at: number, length: number, name: string): boolean {
-  return looksLike(text, at, length, name) && text.substring(at, at + length) === name;
+  return looksLike(text, at, length, name) && text.startsWith(name, at);
 }
 
 /**
@@ -91,6 +123,10 @@ function pairValue(text: string, spans: PairSpans, i: number, name: string): str
 export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
   const rawHeaders: string[] = [];
   const head = ++heads;
+  /** Where each header not among the remembered names is in rawHeaders, made when one comes. */
+  let uncached: Map<string, number> | undefined;
+  /** Headers sent again later, left as '' in rawHeaders. */
+  let dropped = 0;
   // Where the last pair that looks like each name is in spans.at; -1: none.
   let method = -1;
   let requestUri = -1;
@@ -122,16 +158,25 @@ export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
             nameIs(text, nameAt, length, 'HTTP_CONTENT_LENGTH')
           )
             continue;
-          const name = headerName(text, nameAt, length);
+          const name = headerName(text, nameAt, length, head, uncached === undefined);
+          // The same param twice: the last value wins, where the last one was sent. The earlier
+          // one is marked ('' is no header's name) and the list closed up once, at the end.
           let header: string;
-          // The same param twice: the last value wins.
+          let before: number | undefined;
           if (typeof name === 'string') {
             header = name;
-            dropHeader(rawHeaders, header);
+            uncached ??= new Map();
+            before = uncached.get(header);
+            uncached.set(header, rawHeaders.length);
           } else {
             header = name.header;
-            if (name.seen === head) dropHeader(rawHeaders, header);
+            if (name.seen === head) before = name.at;
             name.seen = head;
+            name.at = rawHeaders.length;
+          }
+          if (before !== undefined) {
+            rawHeaders[before] = '';
+            dropped++;
           }
           rawHeaders.push(header, text.substring(valueAt, at[i + 2]!));
         } else if (looksLike(text, nameAt, length, 'HTTPS')) https = i;
@@ -156,6 +201,7 @@ export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
         continue;
     }
   }
+  if (dropped > 0) closeUp(rawHeaders);
   // CGI moves these two out of HTTP_*.
   const type = pairValue(text, spans, contentType, 'CONTENT_TYPE');
   if (type) rawHeaders.push('content-type', type);
@@ -196,8 +242,7 @@ export function buildRequestHead(text: string, spans: PairSpans): RequestHead {
 // node:http makes req.headers of the raw headers when it is first read, as it does for its own
 // requests: most handlers of a hello world never read it. (Done here where a Node lacks it.)
 export function setRawHeaders(req: IncomingMessage, rawHeaders: string[]): void {
-  const lines = req as IncomingMessage & { _addHeaderLines?: (headers: string[], n: number) => void };
-  if (typeof lines._addHeaderLines === 'function') lines._addHeaderLines(rawHeaders, rawHeaders.length);
+  if (addHeaderLines) addHeaderLines.call(req, rawHeaders, rawHeaders.length);
   else {
     req.rawHeaders = rawHeaders;
     const headers: Record<string, string> = {};

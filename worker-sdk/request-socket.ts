@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { createPairSpans, lastValue, scanPairs } from '../src/protocol/index.js';
+import { getDefaultHighWaterMark } from 'node:stream';
 import { httpHeadToCgi, NODE_WRITES_CGI_HEADS } from './cgi-head.js';
+import type { RequestParams } from './request-params.js';
 
 /** What a request's socket needs from its connection. */
 export interface RequestSink {
@@ -17,6 +18,9 @@ export interface RequestSink {
   readonly localAddress: string | undefined;
   readonly localPort: number | undefined;
 }
+
+/** net.Socket's default, which an IncomingMessage's body stream then has too. */
+const READABLE_HIGH_WATER_MARK = getDefaultHighWaterMark(false);
 
 /**
  * The socket a request's IncomingMessage and ServerResponse see. node:http writes to it as it
@@ -35,12 +39,12 @@ export class RequestSocket extends EventEmitter {
   /** node:http calls it when the consumer of the request body wants more. */
   readonly requestId: number;
   private readonly sink: RequestSink;
-  /** The request's params as sent: the client's address is read from them when asked. */
-  private readonly params: string;
+  /** The request's params: the client's address is read from them when asked. */
+  private readonly params: RequestParams;
   private headSent = false;
   private client: { remoteAddress: string | undefined; remotePort: number | undefined } | null = null;
 
-  constructor(sink: RequestSink, requestId: number, encrypted: boolean, params: string) {
+  constructor(sink: RequestSink, requestId: number, encrypted: boolean, params: RequestParams) {
     super();
     this.sink = sink;
     this.requestId = requestId;
@@ -51,16 +55,7 @@ export class RequestSocket extends EventEmitter {
   // The HTTP client's address (REMOTE_ADDR, REMOTE_PORT), not the front's: what req.ip and
   // loggers want. Read on first use: most requests never ask.
   private remote(): { remoteAddress: string | undefined; remotePort: number | undefined } {
-    if (!this.client) {
-      // The params were checked when the request began.
-      const spans = createPairSpans();
-      scanPairs(this.params, Number.POSITIVE_INFINITY, spans);
-      const port = Number(lastValue(this.params, spans, 'REMOTE_PORT') || Number.NaN);
-      this.client = {
-        remoteAddress: lastValue(this.params, spans, 'REMOTE_ADDR'),
-        remotePort: Number.isInteger(port) ? port : undefined,
-      };
-    }
+    this.client ??= { remoteAddress: this.params.remoteAddress, remotePort: this.params.remotePort };
     return this.client;
   }
 
@@ -86,6 +81,12 @@ export class RequestSocket extends EventEmitter {
 
   get localPort(): number | undefined {
     return this.sink.localPort;
+  }
+
+  // IncomingMessage takes its own high-water mark from its socket's; from Node 24 on it keeps an
+  // undefined one, and Readable.toWeb (a fetch handler's request body) refuses that stream.
+  get readableHighWaterMark(): number {
+    return READABLE_HIGH_WATER_MARK;
   }
 
   get writableLength(): number {

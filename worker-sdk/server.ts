@@ -4,11 +4,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { acceptStreamHandles, socketTransport, type Transport } from '../src/net/index.js';
 import { FCGI_LISTENSOCK_FILENO } from '../src/protocol/index.js';
+import { openAccessLog } from './access-log.js';
 import { Connection, type ConnectionContext, type FcgiIncomingMessage } from './connection.js';
 import { attachStarterLink } from './link.js';
 import { normalizeAddress, resolveOptions, type WorkerOptions } from './options.js';
 
 export type RequestListener = (req: FcgiIncomingMessage, res: ServerResponse) => void | Promise<void>;
+/** Sees each request before the handler (the access log, the starter link's request in progress). */
+export type RequestObserver = (req: FcgiIncomingMessage, res: ServerResponse) => void;
 
 export interface ListenOptions {
   readonly fd?: number;
@@ -68,12 +71,23 @@ export function createServer(
   const netServer = net.createServer({ noDelay: true });
   let served = 0;
   let active = 0;
+  /** PARAMS bytes held by the requests in progress, for maxWorkerParamsLength. */
+  let paramsHeld = 0;
+  /** Accepted connections are TCP: each has a peer address, or is closed (FCGI_WEB_SERVER_ADDRS). */
+  let tcp = false;
   let draining = false;
   let closeCallbacks: ((err?: Error) => void)[] = [];
+  const observers: RequestObserver[] = [];
+  const accessLog = options.accessLog ? openAccessLog(options.accessLog, options.log) : null;
+  if (accessLog) {
+    observers.push(accessLog.observe);
+    process.on('SIGUSR1', () => accessLog.reopen());
+  }
 
   const context: ConnectionContext = {
     options,
     dispatch(req, res, onError) {
+      for (const observe of observers) observe(req, res);
       const listeners = emitter.listeners('request') as RequestListener[];
       if (listeners.length === 0) {
         res.writeHead(500, { 'Content-Type': 'text/plain' }).end('No request handler\n');
@@ -98,6 +112,23 @@ export function createServer(
       served++;
       emitter.emit('requestEnd', served);
     },
+    takeParams(bytes, connection) {
+      // The worker's params are bounded; one peer holding them must not shut out the others'
+      // small requests: the connection holding the most goes first, and that may be this one.
+      while (paramsHeld + bytes > options.maxWorkerParamsLength) {
+        const hog = mostParams();
+        if (!hog || hog === connection || hog.paramsHeld <= connection.paramsHeld) return false;
+        hog.fail(
+          `params of all requests in progress over the limit of ${options.maxWorkerParamsLength} bytes, the most of them here`,
+        );
+        if (hog.paramsHeld > 0) return false;
+      }
+      paramsHeld += bytes;
+      return true;
+    },
+    giveParams(bytes) {
+      paramsHeld -= bytes;
+    },
     draining: () => draining,
     connectionClosed(connection) {
       connections.delete(connection);
@@ -117,6 +148,13 @@ export function createServer(
     for (const connection of connections) connection.checkDeadline(now);
   }
 
+  function mostParams(): Connection | undefined {
+    let most: Connection | undefined;
+    for (const connection of connections)
+      if (connection.paramsHeld > (most?.paramsHeld ?? 0)) most = connection;
+    return most;
+  }
+
   function maybeClosed(): void {
     if (!draining || connections.size > 0 || netServer.listening) return;
     if (sweeper) clearInterval(sweeper);
@@ -133,13 +171,19 @@ export function createServer(
       transport.destroy();
       return;
     }
+    // FCGI_WEB_SERVER_ADDRS (spec 3.2, TCP only): other peers are closed before a byte is read,
+    // and so is a peer whose address is unknown: one that reset at once is gone before getpeername,
+    // and what it sent may still be there to read.
     const allowed = options.webServerAddrs;
-    const peer = allowed && transport.remoteAddress;
-    // FCGI_WEB_SERVER_ADDRS (spec 3.2): other peers are closed before a byte is read.
-    if (peer && !allowed.has(normalizeAddress(peer))) {
-      options.log(`fcgi worker: refused connection from ${peer}: not in FCGI_WEB_SERVER_ADDRS`);
-      transport.destroy();
-      return;
+    if (allowed && tcp) {
+      const peer = transport.remoteAddress;
+      if (!peer || !allowed.has(normalizeAddress(peer))) {
+        options.log(
+          `fcgi worker: refused connection from ${peer ?? 'a peer whose address is unknown'}: not in FCGI_WEB_SERVER_ADDRS`,
+        );
+        transport.destroy();
+        return;
+      }
     }
     connections.add(new Connection(transport, context));
     sweeper ??= setInterval(checkDeadlines, sweepEvery).unref();
@@ -149,6 +193,9 @@ export function createServer(
   // cost of one, for a front that opens a connection per request, is more than the request's),
   // else as net.Socket through 'connection'. Hooked on 'listening', before any is accepted.
   netServer.on('listening', () => {
+    // A TCP listener has an address object (a unix one a path, or none for an inherited fd).
+    const address = netServer.address();
+    tcp = address !== null && typeof address === 'object';
     acceptStreamHandles(netServer, accepted, (err) =>
       options.log(`fcgi worker: accept failed: ${err.code ?? err.message}`),
     );
@@ -175,7 +222,8 @@ export function createServer(
     netServer.once('error', onError);
     netServer.listen({ fd }, backlog ?? backlogFromEnv() ?? 511, () => {
       netServer.off('error', onError);
-      if (fd === FCGI_LISTENSOCK_FILENO && options.worker) attachStarterLink(server);
+      if (fd === FCGI_LISTENSOCK_FILENO && options.worker)
+        attachStarterLink(server, (observer) => observers.push(observer));
       callback?.();
     });
   }
@@ -205,7 +253,8 @@ export function createServer(
     },
     close(callback?: (err?: Error) => void) {
       draining = true;
-      if (callback) closeCallbacks.push(callback);
+      // The log's queued lines are written before the callback (the starter link exits in it).
+      if (callback) closeCallbacks.push(accessLog ? (err) => accessLog.close(() => callback(err)) : callback);
       if (netServer.listening) netServer.close(() => maybeClosed());
       for (const connection of connections) connection.drain();
       maybeClosed();

@@ -88,7 +88,7 @@ export interface ClientResults {
 /** bench/balance.ts's contract. */
 export interface BalanceResults {
   readonly rows: readonly {
-    readonly mode: 'shared' | 'reuseport';
+    readonly mode: 'shared' | 'reuseport' | 'reuseport-perl';
     readonly workers: number;
     readonly rps: number;
     readonly perWorker: readonly number[];
@@ -122,6 +122,8 @@ export interface Results {
   readonly failures: readonly string[];
   readonly codec?: CodecResults;
   readonly workers?: WorkersResults;
+  /** The same workers benchmark run again on another Node line (its version), in the same run. */
+  readonly workersOtherLine?: WorkersResults & { readonly node: string };
   readonly cpu?: CpuResults;
   readonly starter?: StarterResults;
   readonly scaling?: ScalingResults;

@@ -4,6 +4,11 @@ export interface CgiParamsOptions {
   readonly method: string;
   /** The request target as sent: path and query (`/a/b.php?x=1`). */
   readonly url: string;
+  /**
+   * The decoded path (nginx's `$uri`) for SCRIPT_NAME, DOCUMENT_URI and SCRIPT_FILENAME, when
+   * the caller has normalised it (the --http front does); default: the url's path, decoded.
+   */
+  readonly path?: string;
   /** `1.1` */
   readonly httpVersion?: string;
   /** Header name/value pairs as received (node:http's rawHeaders layout or entries). */
@@ -40,7 +45,7 @@ export function buildCgiParams(options: CgiParamsOptions): Params {
   const question = options.url.indexOf('?');
   const path = question < 0 ? options.url : options.url.slice(0, question);
   const query = question < 0 ? '' : options.url.slice(question + 1);
-  const scriptName = decodePath(path);
+  const scriptName = options.path ?? decodePath(path);
   const root = options.documentRoot ?? '';
   const params: Params = Object.create(null) as Params;
   params.GATEWAY_INTERFACE = 'CGI/1.1';

@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { type StdioOptions, spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { dirname } from 'node:path';
 import { getSystemErrorName } from 'node:util';
+import { type CreateServerHandle, createServerHandle, type ServerHandle } from '../node-internals.js';
 import { formatAddress, type ListenAddress } from './address.js';
 import { describeErrno, UserError } from './errors.js';
+import { refuseToReplace, socketFile } from './socket-file.js';
 
 /**
  * The one listening socket of a pool. The starter holds it (so it outlives every child) and
@@ -38,47 +38,73 @@ export interface UnixSocketOptions {
   readonly gid?: number;
 }
 
-/** A libuv TCP/pipe handle as net._createServerHandle returns it: bound, not polled. */
-export interface ServerHandle {
-  readonly fd: number;
-  getsockname(out: { port?: number; address?: string }): number;
-  /** uv_stream_set_blocking: O_NONBLOCK off (true) or on (false); 0 or a negative errno. */
-  setBlocking(blocking: boolean): number;
-  close(): void;
+export type { ServerHandle } from '../node-internals.js';
+
+/** A bound, unpolled handle of this Node's; a UserError where it offers no way to make one. */
+function serverHandle(...args: Parameters<CreateServerHandle>): ServerHandle | number {
+  if (!createServerHandle)
+    throw new UserError(
+      `this Node (${process.version}) offers no way to bind a socket without accepting on it ` +
+        '(net._createServerHandle, or the tcp_wrap binding): run fcgi-prefork on Node 22, 24 or 26, ' +
+        'or give it the socket by socket activation',
+    );
+  return createServerHandle(...args);
 }
-
-type CreateServerHandle = (
-  address: string | null,
-  port: number,
-  addressType: number,
-  fd?: number,
-) => ServerHandle | number;
-
-const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })
-  ._createServerHandle;
 
 /**
- * Makes a bound socket listen without polling it: a throwaway Node process gets it as fd 0,
- * calls listen(2) with our backlog and exits before its event loop could accept. The listen
- * state lives in the kernel, so it stays after the helper exits. The helper leaves the socket
- * blocking (spawn made its fd 0 so, and Node restores that on exit); it is set back to
- * non-blocking through the handle, the mode Node workers need.
+ * Makes bound sockets listen without polling them: a throwaway process gets them as fds 0, 3,
+ * 4…, calls listen(2) on each with our backlog and exits. The listen state lives in the
+ * kernel, so it stays after the helper exits. perl (in Debian's essential set) starts in a
+ * fraction of Node's time; where there is none, Node does it and exits before its event loop
+ * could accept (the 'listening' callbacks run before it first polls). spawn leaves fd 0
+ * blocking; each socket is set back to non-blocking through its handle, the mode Node workers
+ * need.
  */
-function listenWithoutAccepting(handle: ServerHandle, backlog: number, what: string): void {
-  const script =
-    "const s=require('net').createServer();" +
-    "s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(1)});" +
-    's.listen({fd:0},Number(process.argv[1]),()=>process.exit(0))';
-  const result = spawnSync(process.execPath, ['-e', script, String(backlog)], {
-    stdio: [handle.fd, 'ignore', 'pipe'],
+export function listenWithoutAccepting(
+  handles: readonly ServerHandle[],
+  backlog: number,
+  what: string,
+): void {
+  const childFds = handles.map((_, i) => (i === 0 ? 0 : i + 2)).map(String);
+  const stdio: StdioOptions = [
+    handles[0]!.fd,
+    'ignore',
+    'pipe',
+    ...handles.slice(1).map((handle) => handle.fd),
+  ];
+  const perl = spawnSync('perl', ['-e', PERL_LISTEN, String(backlog), ...childFds], {
+    stdio,
     encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
   });
+  const result =
+    (perl.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
+      ? spawnSync(process.execPath, ['-e', NODE_LISTEN, String(backlog), ...childFds], {
+          stdio,
+          encoding: 'utf8',
+        })
+      : perl;
   if (result.error) throw new UserError(`cannot listen on ${what}: ${result.error.message}`);
   if (result.status !== 0) {
-    throw new UserError(`cannot listen on ${what}: ${describeErrno(result.stderr.trim() || undefined)}`);
+    // perl says errno's number, Node its code.
+    const said = result.stderr.trim();
+    const code = /^\d+$/.test(said) ? errnoName(-Number(said)) : said || undefined;
+    throw new UserError(`cannot listen on ${what}: ${describeErrno(code)}`);
   }
-  handle.setBlocking(false);
+  for (const handle of handles) handle.setBlocking(false);
 }
+
+/** listen(2) on each fd given, with the backlog first; on failure, errno's number on stderr. */
+const PERL_LISTEN =
+  'my $b = shift; for my $fd (@ARGV) { open(my $s, "+<&=", $fd) or do { print STDERR $! + 0; exit 1 }; ' +
+  'listen($s, $b) or do { print STDERR $! + 0; exit 1 } }';
+
+/** The same in Node, where there is no perl. */
+const NODE_LISTEN =
+  "const net=require('net'),fds=process.argv.slice(2).map(Number);let left=fds.length;" +
+  'for(const fd of fds){const s=net.createServer();' +
+  "s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(1)});" +
+  's.listen({fd},Number(process.argv[1]),()=>{if(--left===0)process.exit(0)})}';
 
 export function errnoName(code: number): string {
   try {
@@ -93,7 +119,7 @@ function listenTcp(host: string, port: number, backlog: number): ListeningSocket
   const family = net.isIP(host);
   if (family === 0) throw new UserError(`invalid address '${host}': give an IPv4 or IPv6 address`, 2);
   // libuv sets SO_REUSEADDR, so a restart rebinds while old connections sit in TIME_WAIT.
-  const handle = createServerHandle(host, port, family);
+  const handle = serverHandle(host, port, family);
   if (typeof handle === 'number') throw new UserError(`${what} ${describeErrno(errnoName(handle))}`);
   // libuv defers a failed bind to listen(), and listen(2) on an unbound socket picks a random
   // port: ask now, while the error is still there to be seen.
@@ -104,7 +130,7 @@ function listenTcp(host: string, port: number, backlog: number): ListeningSocket
     throw new UserError(`${what} ${describeErrno(errnoName(err))}`);
   }
   try {
-    listenWithoutAccepting(handle, backlog, what);
+    listenWithoutAccepting([handle], backlog, what);
   } catch (e) {
     handle.close();
     throw e;
@@ -131,65 +157,33 @@ export function tcpListeningSocket(handle: ServerHandle, host: string, port: num
   };
 }
 
-/** True when something accepts connections at the unix socket path. */
-function isLiveSocket(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-async function removeStaleSocket(path: string): Promise<void> {
-  let stat: ReturnType<typeof lstatSync>;
-  try {
-    stat = lstatSync(path);
-  } catch {
-    return; // nothing there
-  }
-  if (!stat.isSocket()) throw new UserError(`${path} exists and is not a socket; not replacing it`);
-  if (await isLiveSocket(path)) throw new UserError(`${path} is in use by a running server`);
-  unlinkSync(path);
-}
-
 async function listenUnix(
   path: string,
   backlog: number,
   options: UnixSocketOptions,
 ): Promise<ListeningSocket> {
-  await removeStaleSocket(path);
-  // libuv reports a missing directory as EACCES; say what is really wrong.
-  if (!existsSync(dirname(path)))
-    throw new UserError(`cannot bind ${path}: directory ${dirname(path)} does not exist`);
-  const handle = createServerHandle(path, -1, -1);
-  if (typeof handle === 'number')
+  await refuseToReplace(path);
+  // Bound, made to listen and given its mode and owner where no one else can reach it, then
+  // renamed into place: see socket-file.ts.
+  const file = socketFile(path);
+  const handle = serverHandle(file.bindPath, -1, -1);
+  if (typeof handle === 'number') {
+    file.release();
     throw new UserError(`cannot bind ${path}: ${describeErrno(errnoName(handle))}`);
+  }
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
     handle.close();
-    try {
-      unlinkSync(path);
-    } catch {
-      // already gone
-    }
+    file.release();
   };
   try {
-    // Mode and owner before listen(2): no client can connect before they are in force.
-    if (options.mode !== undefined) chmodSync(path, options.mode);
-    if (options.uid !== undefined || options.gid !== undefined) {
-      chownSync(path, options.uid ?? -1, options.gid ?? -1);
-    }
-    listenWithoutAccepting(handle, backlog, path);
+    listenWithoutAccepting([handle], backlog, path);
+    file.publish(options);
   } catch (e) {
     close();
-    if (e instanceof UserError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot set up ${path}: ${describeErrno(code)}`);
+    throw e;
   }
   return {
     fd: handle.fd,
@@ -239,7 +233,7 @@ export function systemdSocket(env: NodeJS.ProcessEnv = process.env): ListeningSo
   // closing it would close systemd's socket.
   let handle: ServerHandle | number;
   try {
-    handle = createServerHandle(null, 0, 0, fd); // an fd given: no address, no port
+    handle = createServerHandle?.(null, 0, 0, fd) ?? -1; // an fd given: no address, no port
   } catch {
     handle = -1;
   }

@@ -1,10 +1,21 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { createServerHandle, REUSE_PORT_FLAG } from '../node-internals.js';
 import { formatAddress } from './address.js';
 import { describeErrno, UserError } from './errors.js';
-import { errnoName, type ListeningSocket, type ServerHandle, tcpListeningSocket } from './listen.js';
+import {
+  errnoName,
+  type ListeningSocket,
+  listenWithoutAccepting,
+  type ServerHandle,
+  tcpListeningSocket,
+} from './listen.js';
 
 /**
+ * Where this Node takes the SO_REUSEPORT flag at bind (net's `reusePort`, 22.12 and later), the
+ * sockets are made here like the one shared socket: bound by libuv, made to listen by a
+ * throwaway process, never polled (listenNatively).
+ *
  * Node 20 cannot set SO_REUSEPORT on a TCP socket (net's reusePort arrived in 22.12), and
  * the option must be set before bind(2). So perl, in Debian's essential base, makes the
  * sockets: SO_REUSEADDR + SO_REUSEPORT, bind, listen(2) with our backlog, close-on-exec
@@ -82,6 +93,9 @@ export function listenReusePort(
 ): Promise<ListeningSocket[]> {
   const what = formatAddress({ kind: 'tcp', host, port });
   if (net.isIP(host) === 0) throw new UserError(`invalid address '${host}': give an IPv4 or IPv6 address`, 2);
+  if (REUSE_PORT_FLAG !== null && createServerHandle) {
+    return Promise.resolve(listenNatively(host, port, count, backlog, options, REUSE_PORT_FLAG));
+  }
   return new Promise((resolve, reject) => {
     const handles: ServerHandle[] = [];
     let stderr = '';
@@ -152,4 +166,46 @@ export function listenReusePort(
       resolve(handles.map((handle) => tcpListeningSocket(handle, host, name.port ?? port)));
     });
   });
+}
+
+/** A bound handle and the port it has, or a UserError naming the bind's failure. */
+function bindHandle(host: string, port: number, flags: number): { handle: ServerHandle; port: number } {
+  const what = formatAddress({ kind: 'tcp', host, port });
+  const handle = createServerHandle!(host, port, net.isIP(host), undefined, flags);
+  if (typeof handle === 'number') throw new UserError(`${what} ${describeErrno(errnoName(handle))}`);
+  // libuv defers a failed bind to listen(); getsockname reports it now.
+  const name: { port?: number } = {};
+  const err = handle.getsockname(name);
+  if (err !== 0) {
+    handle.close();
+    throw new UserError(`${what} ${describeErrno(errnoName(err))}`);
+  }
+  return { handle, port: name.port ?? port };
+}
+
+function listenNatively(
+  host: string,
+  port: number,
+  count: number,
+  backlog: number,
+  options: ReusePortOptions,
+  flag: number,
+): ListeningSocket[] {
+  // Bound without SO_REUSEPORT, the probe fails against any listener there, even another
+  // reuseport group of the same user, which the kernel would otherwise let us join silently.
+  if (options.probe && port !== 0) bindHandle(host, port, 0).handle.close();
+  const handles: ServerHandle[] = [];
+  let bound = port;
+  try {
+    for (let i = 0; i < count; i++) {
+      const next = bindHandle(host, bound, flag);
+      handles.push(next.handle);
+      bound = next.port;
+    }
+    listenWithoutAccepting(handles, backlog, formatAddress({ kind: 'tcp', host, port: bound }));
+  } catch (e) {
+    for (const handle of handles) handle.close();
+    throw e;
+  }
+  return handles.map((handle) => tcpListeningSocket(handle, host, bound));
 }

@@ -1,4 +1,5 @@
-import net from 'node:net';
+import type net from 'node:net';
+import { onreadFields } from '../node-internals.js';
 
 /**
  * Reads of an accepted socket into one buffer shared by every connection of the process, as
@@ -7,8 +8,8 @@ import net from 'node:net';
  * machinery: about 0.6 µs a read here, for a worker answering a request per read.
  *
  * Node does this for the sockets it is given `onread` for, which an accepted socket cannot
- * be. So the two fields that option sets are found on a probe socket (by value, not by name)
- * and set on the accepted one before its first read; node's own read path, pause() and
+ * be. So the two fields that option sets (found in node-internals.ts) are set on the accepted
+ * one before its first read; node's own read path, pause() and
  * resume() then treat it as they treat an `onread` socket. Where that is not possible (another
  * Node), the caller gets false and reads 'data' as usual.
  */
@@ -28,18 +29,7 @@ export function sharedReadBuffer(): Buffer {
   return shared;
 }
 
-const fields = ((): { buffer: symbol; callback: symbol } | null => {
-  const buffer = Buffer.alloc(1);
-  const callback = () => {};
-  // @types/node declares `onread` for net.connect only; the Socket constructor takes it too.
-  const probe = new net.Socket({ onread: { buffer, callback } } as net.SocketConstructorOpts);
-  const record = probe as unknown as Record<symbol, unknown>;
-  const symbols = Object.getOwnPropertySymbols(probe);
-  const bufferField = symbols.find((s) => record[s] === buffer);
-  const callbackField = symbols.find((s) => record[s] === callback);
-  probe.destroy();
-  return bufferField && callbackField ? { buffer: bufferField, callback: callbackField } : null;
-})();
+const fields = onreadFields;
 
 /**
  * Makes an accepted socket read into the shared buffer, calling onRead with the byte count and

@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { streamWrap } from '../node-internals.js';
 import { sharedReadBuffer } from './shared-reads.js';
 import type { Transport, TransportEvents } from './transport.js';
 
@@ -12,8 +13,8 @@ import type { Transport, TransportEvents } from './transport.js';
  * with the write and shutdown request objects of node's `stream_wrap` binding, so the system
  * calls are the same.
  *
- * This rests on node internals (process.binding, the handle's methods), as node:http's own
- * fast paths do. They are checked once, at load; where anything is missing (another Node, or
+ * This rests on node internals (the stream_wrap binding, the handle's methods), as node:http's
+ * own fast paths do, probed in node-internals.ts; where anything is missing (another Node, or
  * --pending-deprecation, under which process.binding warns), acceptStreamHandles returns false
  * and the caller keeps net.Socket.
  */
@@ -58,14 +59,6 @@ interface ServerHandle {
   onconnection: ((status: number, client?: StreamHandle) => void) | null;
 }
 
-interface StreamWrapBinding {
-  WriteWrap: new () => WriteReq;
-  ShutdownWrap: new () => ShutdownReq;
-  streamBaseState: Int32Array;
-  kReadBytesOrError: number;
-  kLastWriteWasAsync: number;
-}
-
 const kTransport = Symbol('fcgi.transport');
 /** libuv's end of stream, as a read's byte count. */
 const UV_EOF = -4095;
@@ -74,38 +67,7 @@ const HIGH_WATER = 16 * 1024;
 /** After our FIN, how long the peer has to close its side before the connection is dropped. */
 const LINGER_MS = 5000;
 
-const binding = ((): StreamWrapBinding | null => {
-  const proc = process as unknown as {
-    binding?: (name: string) => unknown;
-    execArgv: string[];
-    env: NodeJS.ProcessEnv;
-  };
-  if (typeof proc.binding !== 'function') return null;
-  const pending =
-    proc.execArgv.includes('--pending-deprecation') ||
-    (proc.env.NODE_OPTIONS ?? '').includes('--pending-deprecation') ||
-    proc.env.NODE_PENDING_DEPRECATION === '1';
-  if (pending) return null;
-  try {
-    const wrap = proc.binding('stream_wrap') as Partial<StreamWrapBinding>;
-    const tcp = proc.binding('tcp_wrap') as { TCP?: { prototype: Partial<StreamHandle> } };
-    const proto = tcp.TCP?.prototype;
-    const methods = ['readStart', 'readStop', 'useUserBuffer', 'writeBuffer', 'writev', 'shutdown', 'close'];
-    if (
-      typeof wrap.WriteWrap !== 'function' ||
-      typeof wrap.ShutdownWrap !== 'function' ||
-      !(wrap.streamBaseState instanceof Int32Array) ||
-      typeof wrap.kReadBytesOrError !== 'number' ||
-      typeof wrap.kLastWriteWasAsync !== 'number' ||
-      !proto ||
-      !methods.every((m) => typeof (proto as Record<string, unknown>)[m] === 'function')
-    )
-      return null;
-    return wrap as StreamWrapBinding;
-  } catch {
-    return null;
-  }
-})();
+const binding = streamWrap;
 
 /** Whether this Node lets connections be taken as stream handles. */
 export const STREAM_HANDLES = binding !== null;
@@ -223,7 +185,7 @@ class HandleTransport implements Transport {
   }
 
   private writeReq(): WriteReq {
-    const req = new binding!.WriteWrap();
+    const req = new binding!.WriteWrap() as WriteReq;
     req.handle = this.handle;
     req.oncomplete = onWriteComplete;
     req.data = null;
@@ -273,7 +235,7 @@ class HandleTransport implements Transport {
   end(): void {
     if (this.ending || this.closing) return;
     this.ending = true;
-    const req = new binding!.ShutdownWrap();
+    const req = new binding!.ShutdownWrap() as ShutdownReq;
     req.handle = this.handle;
     req.oncomplete = onShutdown;
     req.transport = this;

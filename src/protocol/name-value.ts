@@ -155,6 +155,11 @@ class PairsDecoder implements ParamsDecoder {
   private readonly limit: number;
   private total = 0;
   private text = '';
+  /**
+   * From the second record on, the stream gathers here: a string per record joined to the rest
+   * would cost a string object each, many times the bytes of a peer's one-byte records.
+   */
+  private bytes: Buffer | null = null;
 
   constructor(limit: number) {
     this.limit = limit;
@@ -162,6 +167,7 @@ class PairsDecoder implements ParamsDecoder {
 
   push(input: Uint8Array, start = 0, end = input.length): void {
     if (end <= start) return;
+    const had = this.total;
     this.total += end - start;
     if (this.total > this.limit) {
       throw new ProtocolError('PARAMS_TOO_LARGE', `params total over the limit of ${this.limit} bytes`);
@@ -169,10 +175,30 @@ class PairsDecoder implements ParamsDecoder {
     const content = Buffer.isBuffer(input)
       ? input
       : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-    // A pair may straddle records: the stream is read whole, at its end. The text is a copy, so
-    // it pins no chunk of the connection.
-    const text = (content as FastBuffer).latin1Slice(start, end);
-    this.text = this.text === '' ? text : this.text + text;
+    if (had === 0) {
+      // Most fronts send a stream in one record. A pair may straddle records: the stream is read
+      // whole, at its end. The text is a copy, so it pins no chunk of the connection.
+      this.text = (content as FastBuffer).latin1Slice(start, end);
+      return;
+    }
+    let bytes = this.bytes;
+    if (!bytes || bytes.length < this.total) {
+      const grown = Buffer.allocUnsafe(Math.min(this.limit, Math.max(2 * this.total, 1024)));
+      if (bytes) bytes.copy(grown, 0, 0, had);
+      else (grown as FastBuffer).latin1Write(this.text, 0);
+      this.text = '';
+      bytes = grown;
+      this.bytes = grown;
+    }
+    content.copy(bytes, had, start, end);
+  }
+
+  private whole(): string {
+    if (this.bytes) {
+      this.text = (this.bytes as FastBuffer).latin1Slice(0, this.total);
+      this.bytes = null;
+    }
+    return this.text;
   }
 
   end(): Params {
@@ -180,12 +206,13 @@ class PairsDecoder implements ParamsDecoder {
   }
 
   endPairs(): ParamPairs {
-    return pairsFromText(this.text, this.limit);
+    return pairsFromText(this.whole(), this.limit);
   }
 
   endText(spans: PairSpans): string {
-    scanPairs(this.text, this.limit, spans);
-    return this.text;
+    const text = this.whole();
+    scanPairs(text, this.limit, spans);
+    return text;
   }
 }
 

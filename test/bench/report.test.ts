@@ -294,6 +294,20 @@ describe('bench report', () => {
     );
   });
 
+  it("sets the other Node line's worker figures beside this run's, as ratios", () => {
+    const workersOtherLine = {
+      node: 'v24.0.0',
+      wrk: sample.workers!.wrk,
+      rows: [worker('SDK createServer', false, '/', 9900), worker('Go net/http/fcgi', true, '/', 100)],
+    };
+    const { markdown } = renderReport({ ...sample, workersOtherLine });
+    expect(markdown).toContain('## Workers on Node v24.0.0');
+    expect(markdown).toContain(`| SDK createServer | off | / | 9,900 | 9,000 | 1.10x |`);
+    // A row this run did not measure has no ratio.
+    expect(markdown).toContain('| Go net/http/fcgi | on | / | 100 | - | - |');
+    expect(renderReport(sample).markdown).not.toContain('## Workers on Node');
+  });
+
   it('says so in the header when the run was a quick one', () => {
     expect(renderReport({ ...sample, quick: true }).markdown).toContain('**Quick run**');
   });

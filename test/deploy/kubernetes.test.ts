@@ -126,10 +126,10 @@ describe('examples/kubernetes manifests', () => {
     expect(c.securityContext.allowPrivilegeEscalation).toBe(false);
   });
 
-  it('a Dockerfile on node:20-slim, npm ci, the build, a non-root user, and the Deployment’s args as CMD', () => {
+  it('a Dockerfile on node:26-slim, npm ci, the build, a non-root user, and the Deployment’s args as CMD', () => {
     const froms = steps.filter((s) => s.instruction === 'FROM').map((s) => s.value.split(' ')[0]);
     expect(froms.length).toBeGreaterThan(0);
-    for (const from of froms) expect(from).toBe('node:20-slim');
+    for (const from of froms) expect(from).toBe('node:26-slim');
     const runs = steps.filter((s) => s.instruction === 'RUN').map((s) => s.value);
     expect(runs.some((r) => /\bnpm ci\b/.test(r))).toBe(true);
     const build = runs.find((r) => /\btsc -p tsconfig\.image\.json\b/.test(r));

@@ -87,7 +87,7 @@ import {
 } from '../helpers/doc-samples.js';
 import { freePort } from '../helpers/net.js';
 import { IN_CI, peer } from '../helpers/peers.js';
-import { CLI, ROOT, type Running, sleep, start, stopAll, until } from '../helpers/processes.js';
+import { CLI, quietEnv, ROOT, type Running, sleep, start, stopAll, until } from '../helpers/processes.js';
 
 const found = docFiles(ROOT).map((file) => ({ file, ...extractSamples(ROOT, file) }));
 const samples = found.flatMap((f) => f.samples);
@@ -162,7 +162,7 @@ if (AS_ROOT) for (const dir of [work, join(work, 'home')]) chownSync(dir, user.u
 
 /** A user's shell: the shim first on PATH, no npm_* variables from the `npm test` running us. */
 const env: NodeJS.ProcessEnv = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k))),
+  ...Object.fromEntries(Object.entries(quietEnv()).filter(([k]) => !/^npm_/i.test(k))),
   PATH: `${join(work, 'bin')}:${process.env.PATH}`,
   HOME: join(work, 'home'),
 };

@@ -50,3 +50,46 @@ export async function waitServing(target: Target, workers = 1, timeoutMs = 20_00
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+export interface FcgiLoopResult {
+  readonly sent: number;
+  readonly ok: number;
+  /** Error code (ECONNREFUSED, ECONNRESET …) or message → count, for every request that failed. */
+  readonly failures: Map<string, number>;
+  /** Worker pids named in the bodies, with how many each served. */
+  readonly servedBy: Map<string, number>;
+}
+
+/**
+ * Keeps `concurrency` FastCGI GETs (fcgiGet: a connection each) in flight until `until()` is true
+ * or maxRequests were sent: load from the host, every outcome counted.
+ */
+export async function fcgiLoop(
+  target: Target,
+  concurrency: number,
+  until: () => boolean,
+  maxRequests: number,
+  uri = '/',
+): Promise<FcgiLoopResult> {
+  let sent = 0;
+  let ok = 0;
+  const failures = new Map<string, number>();
+  const servedBy = new Map<string, number>();
+  const count = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (!until() && sent < maxRequests) {
+        sent++;
+        try {
+          const body = await fcgiGet(target, uri, 30_000);
+          ok++;
+          count(servedBy, /(?:pid|from) (\d+)/.exec(body)?.[1] ?? '?');
+        } catch (error) {
+          const e = error as NodeJS.ErrnoException;
+          count(failures, e.code ?? e.message);
+        }
+      }
+    }),
+  );
+  return { sent, ok, failures, servedBy };
+}

@@ -19,9 +19,24 @@ export interface Running {
 
 const running = new Set<Running>();
 
+/**
+ * An environment less NODE_EXTRA_CA_CERTS, for the programs tests run. Node 24 and later now
+ * and then warn on stderr that it failed to load ("bad end line", seen here with the file
+ * intact): a line of Node's where tests count the lines our programs print, and nothing they
+ * run makes a TLS connection.
+ */
+export function quietEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { NODE_EXTRA_CA_CERTS: _extraCerts, ...rest } = env;
+  return rest;
+}
+
 /** Starts a process and keeps its output; every process started is killed by stopAll(). */
 export function start(command: string, args: readonly string[], options: SpawnOptions = {}): Running {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...options,
+    env: quietEnv(options.env ?? process.env),
+  });
   let text = '';
   const watchers = new Set<() => void>();
   const onData = (chunk: Buffer) => {

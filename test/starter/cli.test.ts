@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/net.js';
-import { CLI, ROOT } from '../helpers/processes.js';
+import { CLI, quietEnv, ROOT } from '../helpers/processes.js';
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
+    env: quietEnv(),
     encoding: 'utf8',
     timeout: 20_000,
   });
@@ -35,7 +36,10 @@ afterAll(() => {
 describe('fcgi-prefork command line', () => {
   it('prints its version and help', () => {
     const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    expect(cli(['--version'])).toMatchObject({ status: 0, stdout: `fcgi-prefork ${version}\n` });
+    expect(cli(['--version'])).toMatchObject({
+      status: 0,
+      stdout: `fcgi-prefork ${version} (Node ${process.version})\n`,
+    });
     const help = cli(['-h']);
     expect(help.status).toBe(0);
     for (const flag of [
@@ -47,6 +51,8 @@ describe('fcgi-prefork command line', () => {
       '--user',
       '--graceful-timeout',
       '--detach',
+      '--env',
+      '--clear-env',
     ]) {
       expect(help.stdout).toContain(flag);
     }
@@ -112,6 +118,19 @@ describe('fcgi-prefork command line', () => {
       2,
       () => /invalid graceful timeout 'abc'/,
     ],
+    [
+      'env without =',
+      () => ['-p', '9000', '-e', 'NOVALUE', 'x'],
+      2,
+      () => /invalid environment 'NOVALUE': give NAME=VALUE/,
+    ],
+    [
+      'env with empty name',
+      () => ['-p', '9000', '--env', '=x', 'x'],
+      2,
+      () => /invalid environment '=x': give NAME=VALUE/,
+    ],
+    ['env without value', () => ['-p', '9000', '-e'], 2, () => /option -e needs a value/],
     ['max requests 0', () => ['-p', '9000', '--max-requests', '0', 'x'], 2, () => /invalid max requests '0'/],
     ['crash limit 0', () => ['-p', '9000', '--crash-limit', '0', 'x'], 2, () => /invalid crash limit '0'/],
     [
@@ -193,7 +212,7 @@ describe('fcgi-prefork command line', () => {
       expect(result.status).toBe(code);
       expect(result.stderr).not.toMatch(/\n\s+at |internal error/);
       const lines = result.stderr.trim().split('\n');
-      expect(lines.length).toBeLessThanOrEqual(code === 2 ? 2 : 1);
+      expect(lines.length, result.stderr).toBeLessThanOrEqual(code === 2 ? 2 : 1);
       if (code === 2 && !name.startsWith('status') && !name.startsWith('request')) {
         expect(lines[1]).toBe("Try 'fcgi-prefork --help' for more information.");
       }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,18 +39,12 @@ function listeners(port: number): Map<string, number> {
   return map;
 }
 
-async function startReusePort(workers: number, extra: string[] = []) {
+async function startReusePort(workers: number, extra: string[] = [], options: SpawnOptions = {}) {
   const port = await freePort();
-  const starter = startCli([
-    '-p',
-    String(port),
-    '--reuseport',
-    '-N',
-    String(workers),
-    '--allow-root',
-    ...extra,
-    RESPONDER,
-  ]);
+  const starter = startCli(
+    ['-p', String(port), '--reuseport', '-N', String(workers), '--allow-root', ...extra, RESPONDER],
+    options,
+  );
   await starter.waitFor(/listening on 127\.0\.0\.1:\d+ \(backlog 1024, SO_REUSEPORT: a socket per worker\)/);
   const target = { host: '127.0.0.1', port };
   await waitServing(target, workers);
@@ -88,6 +82,33 @@ describe('starter --reuseport: a socket per worker', () => {
     const text = startCli(['status', '--control', control]);
     expect(await text.exited).toBe(0);
     expect(text.output()).toMatch(/\(backlog 1024, SO_REUSEPORT: a socket per worker\)/);
+  });
+
+  // Node's own SO_REUSEPORT (the bind flag behind net's reusePort, 22.12 and later) makes the
+  // sockets in this process: with no perl to be found, the pool still starts and serves. Where
+  // the flag is hidden, the perl helper makes them, and without perl the error says so.
+  it('binds the sockets with Node’s own SO_REUSEPORT: no perl helper is started', async () => {
+    const empty = mkdtempSync(join(dir, 'path-'));
+    const { starter, port } = await startReusePort(2, [], { env: { ...process.env, PATH: empty } });
+    expect(listeners(port).size).toBe(2);
+    await starter.stop();
+    const fallback = startCli(
+      ['-p', String(await freePort()), '--reuseport', '-N', '2', '--allow-root', RESPONDER],
+      {
+        env: { ...process.env, PATH: empty, FCGI_HIDE_INTERNALS: 'reusePort' },
+      },
+    );
+    expect(await fallback.exited).toBe(1);
+    expect(fallback.output()).toMatch(/--reuseport needs perl .*: perl not found/);
+  });
+
+  it('makes the sockets with the perl helper where Node has no SO_REUSEPORT flag', async () => {
+    const { starter, port } = await startReusePort(2, [], {
+      env: { ...process.env, FCGI_HIDE_INTERNALS: 'reusePort' },
+    });
+    expect(listeners(port).size).toBe(2);
+    const held = fdTargets(starter.pid);
+    for (const inode of listeners(port).keys()) expect(held).toContain(`socket:[${inode}]`);
   });
 
   it('keeps a slot’s socket across kill -9: connections queued on it are served by the respawned worker; the starter never accepts', async () => {

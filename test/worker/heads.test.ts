@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createPairSpans, encodeNameValuePairs, scanPairs } from '../../src/protocol/index.js';
 import { cgiResponse, httpHeadToCgi, NODE_WRITES_CGI_HEADS } from '../../worker-sdk/cgi-head.js';
 import { buildRequestHead, setRawHeaders } from '../../worker-sdk/request-head.js';
+import { RequestParams } from '../../worker-sdk/request-params.js';
 import { type RequestSink, RequestSocket } from '../../worker-sdk/request-socket.js';
 
 describe('response head: node:http HTTP head → CGI head', () => {
@@ -73,7 +74,7 @@ describe('response head: node:http builds it as CGI (cgiResponse)', () => {
       localAddress: undefined,
       localPort: undefined,
     };
-    const socket = new RequestSocket(sink, 1, false, '');
+    const socket = new RequestSocket(sink, 1, false, new RequestParams(''));
     const req = new IncomingMessage(socket as unknown as Socket);
     req.method = method;
     const res = new ServerResponse(req);
@@ -206,7 +207,12 @@ describe('request head: CGI params → node:http request fields', () => {
 
   it('reads the client address from the params only when asked, last value winning', () => {
     const socketOf = (pairs: [string, string][]) =>
-      new RequestSocket({} as RequestSink, 1, false, encodeNameValuePairs(pairs).toString('latin1'));
+      new RequestSocket(
+        {} as RequestSink,
+        1,
+        false,
+        new RequestParams(encodeNameValuePairs(pairs).toString('latin1')),
+      );
     const socket = socketOf([
       ['REMOTE_ADDR', '10.0.0.1'],
       ['REMOTE_PORT', '4321'],
