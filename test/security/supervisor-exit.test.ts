@@ -1,24 +1,27 @@
-// A starter whose pool has ended exits, whatever its servers still hold open: a live starter
+// A starter whose pool has ended exits, whatever its servers still hold open (here the control
+// socket, waiting for the rest of a command line): a live starter
 // with no workers and no plan to start any is one systemd's Restart=on-failure never restarts.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, waitForListen } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
 import { childrenOf, startCli, stopAll, until } from '../helpers/processes.js';
 
 afterEach(stopAll);
 
 describe('starter after its pool ends', () => {
-  it('exits 1 after giving up though --metrics holds half-sent requests', { timeout: 60_000 }, async () => {
+  it('exits 1 after giving up though its control socket holds half-sent commands', {
+    timeout: 60_000,
+  }, async () => {
     const flag = `/tmp/fcgi-prefork-exit-${process.pid}.flag`;
     const port = await freePort();
-    const http = await freePort();
+    const control = `/tmp/fcgi-prefork-exit-${process.pid}.sock`;
     // Serves until the flag exists; from then on every start fails.
     const starter = startCli([
       '-p',
       String(port),
-      '--metrics',
-      `127.0.0.1:${http}`,
+      '--control',
+      control,
       '-N',
       '1',
       '-u',
@@ -29,8 +32,9 @@ describe('starter after its pool ends', () => {
     ]);
     const held: net.Socket[] = [];
     try {
-      await waitForListen({ host: '127.0.0.1', port: http });
-      // The worker, among the starter's children (the metrics server may run in one of its own).
+      await starter.waitFor(/listening on/);
+      await until(() => existsSync(control), 15_000, 'the control socket');
+      // The worker, among the starter's children.
       const isWorker = (pid: number) => {
         try {
           return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sleep');
@@ -45,9 +49,9 @@ describe('starter after its pool ends', () => {
         'the worker',
       );
       for (let i = 0; i < 20; i++) {
-        const socket = net.connect(http, '127.0.0.1');
+        const socket = net.connect(control);
         socket.on('error', () => {});
-        socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Half: '); // and never the rest
+        socket.write('sta'); // and never the rest of the line
         held.push(socket);
       }
       writeFileSync(flag, '');
