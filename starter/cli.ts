@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { formatAddress, type ListenAddress, parseHostPort, parsePort } from '../src/net/address.js';
 import { isUserError, UserError } from '../src/net/errors.js';
 import { closeInheritedDescriptors } from '../src/net/fds.js';
-import { type ListeningSocket, listenSocket } from '../src/net/listen.js';
+import type { ListeningSocket } from '../src/net/listen.js';
 import { refuseToReplace } from '../src/net/socket-file.js';
 import { accessLogPath, ENV_ACCESS_LOG, forwardReopen } from './access-log.js';
 import { last, type OptionSpec, type ParsedArgs, parseArgs, parseCount, parseSeconds } from './args.js';

@@ -27,7 +27,14 @@ describe('starter out of descriptors', () => {
     const starter = startCli(['-p', String(port), '-N', '2', '-u', 'nobody', 'sleep', '600']);
     await starter.waitFor(/listening on/);
     let workers: number[] = [];
-    await until(async () => (workers = await childrenOf(starter.pid)).length === 2, 15_000, 'two workers');
+    await until(
+      async () => {
+        workers = await childrenOf(starter.pid);
+        return workers.length === 2;
+      },
+      15_000,
+      'two workers',
+    );
 
     // Every descriptor number a spawn could use is taken from here on.
     setOpenFiles(starter.pid, 12);
@@ -48,7 +55,14 @@ describe('starter out of descriptors', () => {
 
     setOpenFiles(starter.pid, 'hard');
     let now: number[] = [];
-    await until(async () => (now = await childrenOf(starter.pid)).length === 2, 20_000, 'two new workers');
+    await until(
+      async () => {
+        now = await childrenOf(starter.pid);
+        return now.length === 2;
+      },
+      20_000,
+      'two new workers',
+    );
     expect(now.some((pid) => workers.includes(pid))).toBe(false);
     starter.child.kill('SIGTERM');
     expect(await starter.exited).toBe(0);

@@ -44,7 +44,10 @@ describe('starter after its pool ends', () => {
       };
       let workers: number[] = [];
       await until(
-        async () => (workers = (await childrenOf(starter.pid)).filter(isWorker)).length === 1,
+        async () => {
+          workers = (await childrenOf(starter.pid)).filter(isWorker);
+          return workers.length === 1;
+        },
         15_000,
         'the worker',
       );
