@@ -11,6 +11,7 @@ import {
   renameSync,
   rmdirSync,
   type Stats,
+  statSync,
   unlinkSync,
 } from 'node:fs';
 import net from 'node:net';
@@ -31,6 +32,10 @@ import { describeErrno, UserError } from './errors.js';
  *
  * libuv unlinks the path a pipe was bound to when the handle closes: that is the path through
  * the descriptor, so the descriptor stays open until after the handle is closed (`release`).
+ *
+ * In a directory only this process's user can write (/run, a root-owned 0755 /run/app), nobody
+ * can swap anything in, and the socket is bound at its own name: the name `ss -xl` and
+ * getsockname show, where the private directory's would show `/proc/self/fd/N/s`.
  */
 export interface SocketFile {
   /** Where to bind: the socket's name in the private directory, through its descriptor. */
@@ -80,6 +85,63 @@ export async function refuseToReplace(path: string, what?: string): Promise<void
   if (await isLiveSocket(path)) throw new UserError(`${name} is in use by a running server`);
 }
 
+/** Whether only this process's user may add, remove or rename entries in `dir`. */
+function onlyWeCanWrite(dir: string): boolean {
+  const euid = process.geteuid?.();
+  if (euid === undefined) return false;
+  try {
+    const stat = statSync(dir);
+    return stat.isDirectory() && stat.uid === euid && (stat.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Mode and owner on the bound socket at `path`, then `place` it; the socket's stat. */
+function finishSocket(target: string, path: string, options: SocketFileOptions, place: () => void): Stats {
+  try {
+    if (options.mode !== undefined) chmodSync(path, options.mode);
+    if (options.uid !== undefined || options.gid !== undefined)
+      lchownSync(path, options.uid ?? -1, options.gid ?? -1);
+    const stat = lstatSync(path);
+    if (!stat.isSocket()) throw new UserError(`cannot bind ${target}: the bound socket is not there`);
+    place();
+    return stat;
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot set up ${target}: ${describeErrno(code)}`);
+  }
+}
+
+/** Removes the socket at `path` if it is still the one we made. */
+function removeIfOurs(path: string, ours: Stats): void {
+  try {
+    const now = lstatSync(path);
+    if (now.isSocket() && sameFile(now, ours)) unlinkSync(path);
+  } catch {
+    // gone already
+  }
+}
+
+/** A socket bound at its own name, in a directory no one else can write. */
+function socketFileInPlace(target: string, absolute: string): SocketFile {
+  let ours: Stats | undefined;
+  let released = false;
+  return {
+    bindPath: absolute,
+    publish(options) {
+      if (ours) throw new Error('socket file published twice');
+      ours = finishSocket(target, absolute, options, () => {});
+    },
+    release() {
+      if (released) return;
+      released = true;
+      if (ours) removeIfOurs(absolute, ours);
+    },
+  };
+}
+
 function sameFile(a: Stats, b: Stats): boolean {
   return a.dev === b.dev && a.ino === b.ino;
 }
@@ -91,6 +153,7 @@ export function socketFile(target: string): SocketFile {
   const absolute = resolve(target);
   const dir = dirname(absolute);
   if (!existsSync(dir)) throw new UserError(`cannot bind ${target}: directory ${dir} does not exist`);
+  if (onlyWeCanWrite(dir)) return socketFileInPlace(target, absolute);
   if (!existsSync('/proc/self/fd'))
     throw new UserError(`cannot bind ${target}: a unix socket needs /proc/self/fd (Linux)`);
   let privateDir: string;
@@ -131,32 +194,14 @@ export function socketFile(target: string): SocketFile {
     bindPath,
     publish(options) {
       if (ours) throw new Error('socket file published twice');
-      try {
-        if (options.mode !== undefined) chmodSync(bindPath, options.mode);
-        if (options.uid !== undefined || options.gid !== undefined)
-          lchownSync(bindPath, options.uid ?? -1, options.gid ?? -1);
-        const stat = lstatSync(bindPath);
-        if (!stat.isSocket()) throw new UserError(`cannot bind ${target}: the bound socket is not there`);
-        renameSync(bindPath, absolute);
-        ours = stat;
-      } catch (e) {
-        if (e instanceof UserError) throw e;
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new UserError(`cannot set up ${target}: ${describeErrno(code)}`);
-      }
+      ours = finishSocket(target, bindPath, options, () => renameSync(bindPath, absolute));
       removePrivateDir();
     },
     release() {
       if (released) return;
       released = true;
-      if (ours) {
-        try {
-          const now = lstatSync(absolute);
-          if (now.isSocket() && sameFile(now, ours)) unlinkSync(absolute);
-        } catch {
-          // gone already
-        }
-      } else {
+      if (ours) removeIfOurs(absolute, ours);
+      else {
         // Never published: the socket, if bound, is still in the private directory.
         try {
           unlinkSync(bindPath);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   chownSync,
   existsSync,
@@ -186,6 +187,38 @@ describe.skipIf(skip !== null)(`paths planted by the worker user${skip ? ` (skip
     expect(readdirNames(place.shared)).toEqual(['app.pid', 'app.sock', 'ctl.sock']);
     expect(await starter.stop()).toBe(0);
     expect(readdirNames(place.shared)).toEqual([]);
+  });
+
+  it('in a directory only root can write, the socket is bound at its own name (what ss -xl shows), mode and owner as asked', async () => {
+    const own = join(place.root, 'root-run');
+    mkdirSync(own, { mode: 0o755 });
+    try {
+      const path = join(own, 'app.sock');
+      const starter = startCli([
+        '-s',
+        path,
+        '-M',
+        '0660',
+        '-U',
+        'nobody',
+        '-u',
+        'nobody',
+        '-N',
+        '1',
+        '/bin/sleep',
+        '600',
+      ]);
+      await until(() => existsSync(path), 15_000, 'the socket');
+      const sock = lstatSync(path);
+      expect([sock.mode & 0o7777, sock.uid]).toEqual([0o660, NOBODY.uid]);
+      const listed = execFileSync('ss', ['-xlH'], { encoding: 'utf8' });
+      expect(listed.split('\n').some((line) => line.includes(` ${path} `))).toBe(true);
+      expect(readdirNames(own)).toEqual(['app.sock']);
+      expect(await starter.stop()).toBe(0);
+      expect(readdirNames(own)).toEqual([]);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 
   it('a pidfile or socket swapped for a symlink during the run: left alone on stop, its target untouched', async () => {
