@@ -7,7 +7,7 @@ import type { PoolStatus } from '../../starter/pool.js';
 import { fcgiGet, waitServing } from '../helpers/fcgi.js';
 import { freePort } from '../helpers/net.js';
 import { peer } from '../helpers/peers.js';
-import { CLI, ROOT, start, startCli, stopAll, until } from '../helpers/processes.js';
+import { CLI, quietEnv, ROOT, start, startCli, stopAll, until } from '../helpers/processes.js';
 
 const tmux = peer('tmux', 'tmux');
 const dir = mkdtempSync(join(tmpdir(), 'fcgi-top-'));
@@ -57,6 +57,7 @@ function status(control: string): PoolStatus {
   return JSON.parse(
     execFileSync(process.execPath, ['--import', 'tsx', CLI, 'status', '--control', control, '--json'], {
       cwd: ROOT,
+      env: quietEnv(),
       encoding: 'utf8',
     }),
   ) as PoolStatus;
