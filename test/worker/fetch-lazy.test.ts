@@ -31,7 +31,7 @@ async function listen(server: FcgiServer | http.Server): Promise<number> {
 async function exchange(handler: FetchHandler, params = GET('/'), body?: string): Promise<string> {
   const port = await listen(createServer(createFetchListener(handler)));
   const conn = await rawConnect({ port });
-  conn.send(...requestRecords(1, params, { body }));
+  conn.send(...requestRecords(1, params, body === undefined ? {} : { body }));
   const { stdout } = await responseOf(conn, 1);
   conn.close();
   return stdout;
@@ -249,7 +249,7 @@ describe('fetch: plainUrl is what the URL parser gives back, or null', () => {
 
 describe('fetch: the kept Response', () => {
   it('has the status, headers and body undici’s would have', async () => {
-    const inits: [BodyInit | null | undefined, ResponseInit | undefined][] = [
+    const inits: [ConstructorParameters<typeof Response>[0], ResponseInit | undefined][] = [
       ['text', undefined],
       ['text', { status: 201, statusText: 'Made', headers: { 'X-B': '2', 'x-a': '1' } }],
       ['text', { headers: { 'Content-Type': 'text/html' } }],
