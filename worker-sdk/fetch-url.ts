@@ -18,7 +18,17 @@ const PLAIN_PORT = /^[1-9]\d{0,4}$/;
 const PLAIN_TARGET = /^\/[\w\-.~!$&()*+,;=:@/%]*(?:\?[\w\-.~!$&()*+,;=:@/%?]*)?$/;
 const DOT_SEGMENT = /\/\.\.?(?:[/?]|$)|%2e/i;
 
+// The last host found plain, per scheme: a front sends the same one again and again.
+const lastPlain = { http: '', https: '' };
+
 function plainHost(host: string, scheme: 'http' | 'https'): boolean {
+  if (host === lastPlain[scheme]) return true;
+  if (!checkHost(host, scheme)) return false;
+  lastPlain[scheme] = host;
+  return true;
+}
+
+function checkHost(host: string, scheme: 'http' | 'https'): boolean {
   const colon = host.lastIndexOf(':');
   const name = colon === -1 ? host : host.slice(0, colon);
   if (colon !== -1) {
