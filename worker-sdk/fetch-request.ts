@@ -135,7 +135,8 @@ export function lazyRequests(): LazyRequests {
     readonly #req: FcgiIncomingMessage;
     readonly #url: string;
     readonly #method: string;
-    readonly #signal = new LazySignal();
+    // Made when the signal is read or the request aborted: most requests are neither.
+    #signal: LazySignal | undefined;
     #headers: Headers | undefined;
     #request: Request | undefined;
 
@@ -171,6 +172,7 @@ export function lazyRequests(): LazyRequests {
     }
 
     get signal(): AbortSignal {
+      this.#signal ??= new LazySignal();
       return this.#signal.signal;
     }
 
@@ -179,6 +181,7 @@ export function lazyRequests(): LazyRequests {
     }
 
     [kAbort](): void {
+      this.#signal ??= new LazySignal();
       this.#signal.abort();
     }
   }
