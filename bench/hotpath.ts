@@ -1,9 +1,9 @@
 // The worker's own cost per request, without sockets, the kernel or nginx: one keep-conn
 // connection fed nginx's request for "/" over and over, answered by a hello-world handler, each
 // response written to a stream that drops it. node:http's own server is fed the same over
-// HTTP/1.1. CPU time per request, each kind in a process of its own, rounds alternated, the
+// HTTP/1.1, and so is @hono/node-server's listener (the same fetch handler over node:http). CPU time per request, each kind in a process of its own, rounds alternated, the
 // median kept: far steadier than req/s behind nginx, so a change of 0.1 µs shows.
-//   npm run bench:hotpath [-- --quick] [-- --json file]
+//   npm run bench:hotpath [-- --quick] [-- --rounds N] [-- --count N] [-- --json file]
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -15,7 +15,7 @@ import { ROOT } from '../test/helpers/processes.js';
 import { argValue, jsonTarget, printTable } from './lib/measure.js';
 import { buildOnce, QUICK } from './lib/setup.js';
 
-const KINDS = ['SDK createServer', 'SDK serve (fetch)', 'node:http'] as const;
+const KINDS = ['SDK createServer', 'SDK serve (fetch)', 'node:http', '@hono/node-server'] as const;
 type Kind = (typeof KINDS)[number];
 
 // What nginx sends for GET / with Debian's fastcgi_params, as in the workers benchmark.
@@ -97,12 +97,17 @@ async function child(kind: Kind, count: number): Promise<number> {
     done = d;
   };
   let feed: () => void;
-  if (kind === 'node:http') {
+  const hello = () => new Response('Hello, world!\n', { headers: { 'Content-Type': 'text/plain' } });
+  if (kind === 'node:http' || kind === '@hono/node-server') {
     const socket = nullSocket(() => done());
-    const server = http.createServer((_req, res) => {
-      res.setHeader('Content-Type', 'text/plain');
-      res.end('Hello, world!\n');
-    });
+    const server = http.createServer(
+      kind === 'node:http'
+        ? (_req, res) => {
+            res.setHeader('Content-Type', 'text/plain');
+            res.end('Hello, world!\n');
+          }
+        : (await import('@hono/node-server')).getRequestListener(hello),
+    );
     server.emit('connection', socket);
     const bytes = Buffer.from(HTTP_REQUEST);
     feed = () => socket.push(bytes);
@@ -115,9 +120,7 @@ async function child(kind: Kind, count: number): Promise<number> {
     const p = await import(join(dist, 'src', 'protocol', 'index.js'));
     const listener =
       kind === 'SDK serve (fetch)'
-        ? createFetchListener(
-            () => new Response('Hello, world!\n', { headers: { 'Content-Type': 'text/plain' } }),
-          )
+        ? createFetchListener(hello)
         : (_req: IncomingMessage, res: ServerResponse) => {
             res.setHeader('Content-Type', 'text/plain');
             res.end('Hello, world!\n');
@@ -169,8 +172,8 @@ async function main(): Promise<void> {
     return;
   }
   buildOnce();
-  const count = QUICK ? 20_000 : 200_000;
-  const rounds = QUICK ? 1 : 5;
+  const count = Number(argValue('--count') ?? (QUICK ? 20_000 : 200_000));
+  const rounds = Number(argValue('--rounds') ?? (QUICK ? 1 : 5));
   const runs = new Map<Kind, number[]>(KINDS.map((k) => [k, []]));
   const self = fileURLToPath(import.meta.url);
   for (let round = 0; round < rounds; round++) {
@@ -186,17 +189,20 @@ async function main(): Promise<void> {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const rows = KINDS.map((kind) => ({ kind, micros: median(runs.get(kind)!), runs: runs.get(kind)! }));
-  const reference = rows.find((r) => r.kind === 'node:http')!.micros;
+  const micros = (kind: Kind) => rows.find((r) => r.kind === kind)!.micros;
+  const reference = micros('node:http');
+  const sdk = micros('SDK createServer');
   console.log(
     `\n${count} keep-conn requests in one process, no sockets; CPU µs per request, median of ${rounds}\n`,
   );
   printTable([
-    ['handler', 'µs/request', 'runs', 'vs node:http'],
+    ['handler', 'µs/request', 'runs', 'vs node:http', 'speed vs SDK createServer'],
     ...rows.map((r) => [
       r.kind,
       r.micros.toFixed(2),
       r.runs.map((x) => x.toFixed(2)).join(' / '),
       `${(r.micros / reference).toFixed(2)}x`,
+      `${(sdk / r.micros).toFixed(2)}x`,
     ]),
   ]);
   const json = jsonTarget();

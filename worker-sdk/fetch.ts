@@ -1,10 +1,16 @@
 import type { ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
 import { responseBodySource } from '../src/node-internals.js';
 import type { Params } from '../src/protocol/index.js';
 import type { FcgiIncomingMessage } from './connection.js';
+import {
+  abortRequest,
+  eagerRequests,
+  type LazyRequests,
+  lazyRequests,
+  type RequestFactory,
+} from './fetch-request.js';
+import { keptResponses, type ResponseClass, type ResponseHead } from './fetch-response.js';
 import type { WorkerOptions } from './options.js';
-import { requestParams } from './request-params.js';
 import { createServer, type FcgiServer, type ListenOptions, type RequestListener } from './server.js';
 
 export interface FetchInfo {
@@ -15,83 +21,48 @@ export interface FetchInfo {
 
 export type FetchHandler = (request: Request, info: FetchInfo) => Response | Promise<Response>;
 
-/**
- * The Request a fetch handler gets: its signal is made when first read, and aborted when the
- * front aborts the request or the connection drops. Handing undici's Request a signal to follow
- * costs a WeakRef and a FinalizationRegistry entry per request, and the garbage collection
- * they bring was most of a fetch handler's cost: 42-50 µs per request with it, 28-29 without,
- * in-process. The class is made on first use, not at load: extending the global Request loads
- * undici, 9 MiB that a createServer worker never needs.
- */
-function makeRequestClass() {
-  class FastCgiRequest extends Request {
-    #controller: AbortController | undefined;
-    #aborted = false;
-
-    /** The front aborted the request or the connection dropped. */
-    static abort(request: FastCgiRequest): void {
-      request.#aborted = true;
-      request.#controller?.abort();
-    }
-
-    static signalOf(request: FastCgiRequest): AbortSignal {
-      if (!request.#controller) {
-        request.#controller = new AbortController();
-        if (request.#aborted) request.#controller.abort();
-      }
-      return request.#controller.signal;
-    }
-  }
-  // Request declares signal as a property, which a subclass may not redeclare as an accessor.
-  Object.defineProperty(FastCgiRequest.prototype, 'signal', {
-    get(this: FastCgiRequest) {
-      return FastCgiRequest.signalOf(this);
-    },
-    enumerable: true,
-    configurable: true,
-  });
-  return FastCgiRequest;
+/** Options of serve() and createFetchListener(). */
+export interface FetchOptions {
+  /**
+   * Replace the global Request and Response with lazy ones (default true), as
+   * @hono/node-server does: a handler's Request is made of the node request only as far as it
+   * is read, and a Response of a string or bytes is written as it is, without undici's objects
+   * and their body streams. `instanceof Request`/`Response` hold for undici's own as well, and
+   * fetch() takes a lazy Request. false: undici's classes, each request made in full.
+   */
+  readonly overrideGlobalObjects?: boolean;
 }
 
-type FastCgiRequestClass = ReturnType<typeof makeRequestClass>;
-type FastCgiRequest = InstanceType<FastCgiRequestClass>;
-let requestClass: FastCgiRequestClass | null = null;
+interface Lazy {
+  readonly requests: LazyRequests;
+  readonly responses: ResponseClass;
+}
 
-/** A host (and port) that cannot change where a path joined to it begins. */
-const PLAIN_HOST = /^[\w.:[\]-]+$/;
+let lazy: Lazy | null = null;
+let eager: RequestFactory | null = null;
 
-function toRequest(req: FcgiIncomingMessage): FastCgiRequest {
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  // The host from the raw headers: reading req.headers would have node:http build it first.
-  let host: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i] === 'host') host = raw[i + 1];
-    try {
-      headers.append(raw[i]!, raw[i + 1]!);
-    } catch {
-      // a header value fetch refuses (control chars): leave it out rather than fail the request
-    }
-  }
-  host ||= requestParams(req).value('SERVER_NAME') || 'localhost';
-  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-  // The usual path and host join as text, for the Request to parse once (a URL object it would
-  // turn back into text and parse again); anything else is resolved as a URL first.
-  const path = req.url ?? '/';
-  let url: string;
-  if (path.startsWith('/') && PLAIN_HOST.test(host)) url = `${scheme}://${host}${path}`;
-  else {
-    try {
-      url = new URL(path, `${scheme}://${host}`).href;
-    } catch {
-      url = new URL(path, `${scheme}://localhost`).href;
-    }
-  }
-  const method = req.method ?? 'GET';
-  const body =
-    method === 'GET' || method === 'HEAD' ? null : (Readable.toWeb(req) as ReadableStream<Uint8Array>);
-  requestClass ??= makeRequestClass();
-  return new requestClass(url, { method, headers, body, duplex: 'half' } as RequestInit);
+function eagerOnce(): RequestFactory {
+  eager ??= eagerRequests();
+  return eager;
+}
+
+function setGlobal(name: 'Request' | 'Response' | 'fetch', value: unknown): void {
+  Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+}
+
+/** The lazy Request and Response, installed as the globals once per process. */
+function installLazy(): Lazy {
+  if (lazy) return lazy;
+  const requests = lazyRequests();
+  const responses = keptResponses();
+  const undiciFetch = globalThis.fetch;
+  setGlobal('Request', requests.GlobalRequest);
+  setGlobal('Response', responses.GlobalResponse);
+  setGlobal('fetch', function fetch(input: ConstructorParameters<typeof Request>[0], init?: RequestInit) {
+    return undiciFetch(requests.unwrap(input), init);
+  });
+  lazy = { requests, responses };
+  return lazy;
 }
 
 function waitDrain(res: ServerResponse): Promise<void> {
@@ -106,12 +77,28 @@ function waitDrain(res: ServerResponse): Promise<void> {
   });
 }
 
+function setHeaders(res: ServerResponse, headers: Headers | readonly [string, string][]): void {
+  const cookies: string[] = [];
+  for (const [name, value] of headers) {
+    if (name === 'set-cookie') cookies.push(value);
+    else res.setHeader(name, value);
+  }
+  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+}
+
+/** A kept Response (fetch-response.ts): its string or bytes written at once. */
+function sendKept(kept: ResponseHead, res: ServerResponse, head: boolean): void {
+  res.statusCode = kept.status;
+  if (kept.statusText) res.statusMessage = kept.statusText;
+  setHeaders(res, kept.headers);
+  if (kept.body === null || head) res.end();
+  else res.end(kept.body);
+}
+
 async function sendResponse(response: Response, res: ServerResponse, head: boolean): Promise<void> {
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
-  for (const [name, value] of response.headers) if (name !== 'set-cookie') res.setHeader(name, value);
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+  setHeaders(res, response.headers);
   if (!response.body || head) {
     await response.body?.cancel();
     res.end();
@@ -152,32 +139,67 @@ async function sendResponse(response: Response, res: ServerResponse, head: boole
   res.end();
 }
 
+// A class, not an object literal with a getter: such a literal defines its accessor anew for
+// each object, and its closure kept each request alive past the young generation's
+// collections, until a full one (most of a fetch handler's garbage collection).
+class Info implements FetchInfo {
+  constructor(readonly req: FcgiIncomingMessage) {}
+
+  get params(): Params {
+    return this.req.fcgiParams;
+  }
+}
+
+/** The request's signal aborts when the front aborts the request or the connection drops. */
+function followAbort(request: Request, req: FcgiIncomingMessage, res: ServerResponse): void {
+  const abort = () => abortRequest(request);
+  req.once('aborted', abort);
+  res.once('close', () => {
+    if (!res.writableFinished) abort();
+  });
+}
+
+function isPromise(value: unknown): value is Promise<unknown> {
+  return typeof (value as Promise<unknown> | null)?.then === 'function';
+}
+
 /**
  * A node:http listener around a fetch-style handler: Request in, Response out, bodies as web
  * streams. `request.signal` aborts when the front aborts the request or the connection drops.
  */
-export function createFetchListener(handler: FetchHandler): RequestListener {
-  return async (req, res) => {
-    const request = toRequest(req);
-    const abort = () => requestClass?.abort(request);
-    req.once('aborted', abort);
-    res.once('close', () => {
-      if (!res.writableFinished) abort();
-    });
-    const response = await handler(request, {
-      req,
-      get params() {
-        return req.fcgiParams;
-      },
-    });
+export function createFetchListener(handler: FetchHandler, options: FetchOptions = {}): RequestListener {
+  const requests = options.overrideGlobalObjects === false ? eagerOnce() : installLazy().requests;
+  const send = (response: Response, req: FcgiIncomingMessage, res: ServerResponse) => {
     if (!(response instanceof Response)) throw new TypeError('the fetch handler did not return a Response');
-    await sendResponse(response, res, req.method === 'HEAD');
+    return sendResponse(response, res, req.method === 'HEAD');
+  };
+  return (req, res) => {
+    let result: Response | Promise<Response>;
+    let request: Request;
+    try {
+      request = requests.make(req);
+      result = handler(request, new Info(req));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // A kept Response, ready at once, is written before anything could abort the request.
+    const kept = isPromise(result) ? null : lazy?.responses.kept(result);
+    if (kept) return sendKept(kept, res, req.method === 'HEAD');
+    followAbort(request, req, res);
+    if (!isPromise(result)) return send(result, req, res);
+    return result.then((response) => {
+      const kept = lazy?.responses.kept(response);
+      return kept ? sendKept(kept, res, req.method === 'HEAD') : send(response, req, res);
+    });
   };
 }
 
 /** Serves a fetch-style handler: on fd 0 by default (under a starter), or where `options` says. */
-export function serve(handler: FetchHandler, options: WorkerOptions & ListenOptions = {}): FcgiServer {
-  const server = createServer(createFetchListener(handler), options);
+export function serve(
+  handler: FetchHandler,
+  options: WorkerOptions & ListenOptions & FetchOptions = {},
+): FcgiServer {
+  const server = createServer(createFetchListener(handler, options), options);
   if (options.fd === undefined && options.port === undefined && options.path === undefined) server.listen();
   else server.listen(options);
   return server;
