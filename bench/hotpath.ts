@@ -5,8 +5,9 @@
 // median kept: far steadier than req/s behind nginx, so a change of 0.1 µs shows.
 //   npm run bench:hotpath [-- --quick] [-- --rounds N] [-- --count N] [-- --json file]
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,13 @@ import { ROOT } from '../test/helpers/processes.js';
 import { argValue, jsonTarget, printTable } from './lib/measure.js';
 import { buildOnce, QUICK } from './lib/setup.js';
 
-const KINDS = ['SDK createServer', 'SDK serve (fetch)', 'node:http', '@hono/node-server'] as const;
+const KINDS = [
+  'SDK createServer',
+  'SDK createServer + access log',
+  'SDK serve (fetch)',
+  'node:http',
+  '@hono/node-server',
+] as const;
 type Kind = (typeof KINDS)[number];
 
 // What nginx sends for GET / with Debian's fastcgi_params, as in the workers benchmark.
@@ -118,6 +125,15 @@ async function child(kind: Kind, count: number): Promise<number> {
     const { resolveOptions } = await import(join(dist, 'worker-sdk', 'options.js'));
     const { createFetchListener } = await import(join(dist, 'worker-sdk', 'fetch.js'));
     const p = await import(join(dist, 'src', 'protocol', 'index.js'));
+    // --access-log: each request's line written to a file, as a worker writes it (its cost is
+    // what the kind adds to SDK createServer).
+    const observe =
+      kind === 'SDK createServer + access log'
+        ? (await import(join(dist, 'worker-sdk', 'access-log.js'))).openAccessLog(
+            join(mkdtempSync(join(tmpdir(), 'hotpath-')), 'access.log'),
+            () => {},
+          ).observe
+        : null;
     const listener =
       kind === 'SDK serve (fetch)'
         ? createFetchListener(hello)
@@ -128,6 +144,7 @@ async function child(kind: Kind, count: number): Promise<number> {
     const context = {
       options: resolveOptions({}),
       dispatch(req: IncomingMessage, res: ServerResponse, onError: (err: unknown) => void) {
+        observe?.(req, res);
         try {
           const result = listener(req, res);
           if (result instanceof Promise) result.catch(onError);

@@ -178,6 +178,24 @@ export function evaluateTargets(results: Results): TargetLine[] {
         );
       }
   }
+  if (results.hotpath) {
+    // Speed is the inverse of CPU per request: serve() at ≥ 0.9x createServer's speed costs at
+    // most 1/0.9 of its µs; ahead of hono costs less than hono.
+    const micros = (kind: string) => results.hotpath?.rows.find((r) => r.kind === kind)?.micros;
+    const serve = micros('SDK serve (fetch)');
+    const sdk = micros('SDK createServer');
+    const hono = micros('@hono/node-server');
+    const speed = (name: string, a: number | undefined, b: number | undefined, at: number) => {
+      const ratio = a && b ? b / a : Number.NaN;
+      lines.push(
+        Number.isFinite(ratio)
+          ? { name, measured: `${ratio.toFixed(2)}x`, status: ratio >= at ? 'PASS' : 'MISS' }
+          : { name, measured: NOT_MEASURED, status: 'MISS' },
+      );
+    };
+    speed('serve() ≥ 0.9x SDK createServer’s speed (hotpath)', serve, sdk, 0.9);
+    speed('serve() faster than @hono/node-server (hotpath)', serve, hono, 1.0001);
+  }
   return lines;
 }
 
@@ -498,6 +516,29 @@ export function renderReport(results: Results): Report {
       ),
       '',
     );
+  }
+
+  if (results.hotpath) {
+    const h = results.hotpath;
+    const micros = (kind: string) => h.rows.find((r) => r.kind === kind)?.micros;
+    const sdk = micros('SDK createServer');
+    md.push('## Handler cost in one process', '');
+    md.push(
+      `Each handler kind fed ${int(h.count)} keep-conn requests for \`/\` in a process of its own, with no sockets, the kernel or nginx (bench/hotpath.ts): CPU µs per request, the median of ${h.rounds} rounds (all rounds in brackets). The access log's cost is what it adds to SDK createServer; fetch-style handlers are compared with \`@hono/node-server\` over node:http with the same handler.`,
+      '',
+      table(
+        ['handler', 'µs/request', 'vs SDK createServer'],
+        h.rows.map((r) => [
+          r.kind,
+          `${r.micros.toFixed(2)} (${r.runs.map((x) => x.toFixed(2)).join(' / ')})`,
+          sdk ? `${(r.micros / sdk).toFixed(2)}x` : '-',
+        ]),
+      ),
+      '',
+    );
+    const logged = micros('SDK createServer + access log');
+    if (sdk !== undefined && logged !== undefined)
+      md.push(`The access log costs ${(logged - sdk).toFixed(2)} µs per request here.`, '');
   }
 
   if (results.workers && results.workersOtherLine) {

@@ -20,7 +20,7 @@ if (args.some((a) => a !== '--quick')) {
 const quick = args.includes('--quick');
 
 /** In report order; balance is another change's script, run when it is there. */
-const PARTS = ['codec', 'workers', 'cpu', 'starter', 'scaling', 'client', 'balance'] as const;
+const PARTS = ['codec', 'workers', 'cpu', 'hotpath', 'starter', 'scaling', 'client', 'balance'] as const;
 /** The maintenance line whose worker figures stand beside this run's (its binary: .ci/node-line). */
 const OTHER_LINE = '24';
 

@@ -86,6 +86,17 @@ export interface ClientResults {
 }
 
 /** bench/balance.ts's contract. */
+export interface HotpathResults {
+  readonly count: number;
+  readonly rounds: number;
+  /** CPU µs per request of each handler kind, in one process with no sockets: the median of the rounds. */
+  readonly rows: readonly {
+    readonly kind: string;
+    readonly micros: number;
+    readonly runs: readonly number[];
+  }[];
+}
+
 export interface BalanceResults {
   readonly rows: readonly {
     readonly mode: 'shared' | 'reuseport' | 'reuseport-perl';
@@ -129,4 +140,5 @@ export interface Results {
   readonly scaling?: ScalingResults;
   readonly client?: ClientResults;
   readonly balance?: BalanceResults;
+  readonly hotpath?: HotpathResults;
 }

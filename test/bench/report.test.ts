@@ -308,6 +308,45 @@ describe('bench report', () => {
     expect(renderReport(sample).markdown).not.toContain('## Workers on Node');
   });
 
+  it('shows the handler costs in one process, the access log cost, and the fetch targets', () => {
+    const hotpath = {
+      count: 1000,
+      rounds: 3,
+      rows: [
+        { kind: 'SDK createServer', micros: 5, runs: [5, 5.1, 4.9] },
+        { kind: 'SDK createServer + access log', micros: 6.5, runs: [6.5, 6.4, 6.6] },
+        { kind: 'SDK serve (fetch)', micros: 5.4, runs: [5.4, 5.5, 5.3] },
+        { kind: '@hono/node-server', micros: 6, runs: [6, 6, 6] },
+      ],
+    };
+    const { markdown } = renderReport({ ...sample, hotpath });
+    expect(markdown).toContain('## Handler cost in one process');
+    expect(markdown).toContain('| SDK createServer + access log | 6.50 (6.50 / 6.40 / 6.60) | 1.30x |');
+    expect(markdown).toContain('The access log costs 1.50 µs per request here.');
+    const lines = evaluateTargets({ ...sample, hotpath });
+    // 5 / 5.4 = 0.93x of createServer's speed; 6 / 5.4 = 1.11x hono's.
+    expect(lines).toContainEqual({
+      name: 'serve() ≥ 0.9x SDK createServer’s speed (hotpath)',
+      measured: '0.93x',
+      status: 'PASS',
+    });
+    expect(lines).toContainEqual({
+      name: 'serve() faster than @hono/node-server (hotpath)',
+      measured: '1.11x',
+      status: 'PASS',
+    });
+    const slow = {
+      ...hotpath,
+      rows: hotpath.rows.map((r) => (r.kind === 'SDK serve (fetch)' ? { ...r, micros: 7 } : r)),
+    };
+    expect(evaluateTargets({ ...sample, hotpath: slow }).filter((l) => l.name.startsWith('serve()'))).toEqual(
+      [
+        { name: 'serve() ≥ 0.9x SDK createServer’s speed (hotpath)', measured: '0.71x', status: 'MISS' },
+        { name: 'serve() faster than @hono/node-server (hotpath)', measured: '0.86x', status: 'MISS' },
+      ],
+    );
+  });
+
   it('says so in the header when the run was a quick one', () => {
     expect(renderReport({ ...sample, quick: true }).markdown).toContain('**Quick run**');
   });
