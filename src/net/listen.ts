@@ -114,12 +114,16 @@ export function errnoName(code: number): string {
   }
 }
 
-function listenTcp(host: string, port: number, backlog: number): ListeningSocket {
+/**
+ * A TCP handle bound to host:port (with createServerHandle's flags, such as SO_REUSEPORT's),
+ * not listening, and the port it got; a UserError naming the bind's failure.
+ */
+export function bindTcp(host: string, port: number, flags = 0): { handle: ServerHandle; port: number } {
   const what = formatAddress({ kind: 'tcp', host, port });
   const family = net.isIP(host);
   if (family === 0) throw new UserError(`invalid address '${host}': give an IPv4 or IPv6 address`, 2);
   // libuv sets SO_REUSEADDR, so a restart rebinds while old connections sit in TIME_WAIT.
-  const handle = serverHandle(host, port, family);
+  const handle = serverHandle(host, port, family, undefined, flags);
   if (typeof handle === 'number') throw new UserError(`${what} ${describeErrno(errnoName(handle))}`);
   // libuv defers a failed bind to listen(), and listen(2) on an unbound socket picks a random
   // port: ask now, while the error is still there to be seen.
@@ -129,13 +133,19 @@ function listenTcp(host: string, port: number, backlog: number): ListeningSocket
     handle.close();
     throw new UserError(`${what} ${describeErrno(errnoName(err))}`);
   }
+  return { handle, port: name.port ?? port };
+}
+
+function listenTcp(host: string, port: number, backlog: number): ListeningSocket {
+  const what = formatAddress({ kind: 'tcp', host, port });
+  const { handle, port: bound } = bindTcp(host, port);
   try {
     listenWithoutAccepting([handle], backlog, what);
   } catch (e) {
     handle.close();
     throw e;
   }
-  return tcpListeningSocket(handle, host, name.port ?? port);
+  return tcpListeningSocket(handle, host, bound);
 }
 
 /** A listening TCP handle this process holds but never polls, as a ListeningSocket. */

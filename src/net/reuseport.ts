@@ -4,6 +4,7 @@ import { createServerHandle, REUSE_PORT_FLAG } from '../node-internals.js';
 import { formatAddress } from './address.js';
 import { describeErrno, UserError } from './errors.js';
 import {
+  bindTcp,
   errnoName,
   type ListeningSocket,
   listenWithoutAccepting,
@@ -168,21 +169,6 @@ export function listenReusePort(
   });
 }
 
-/** A bound handle and the port it has, or a UserError naming the bind's failure. */
-function bindHandle(host: string, port: number, flags: number): { handle: ServerHandle; port: number } {
-  const what = formatAddress({ kind: 'tcp', host, port });
-  const handle = createServerHandle!(host, port, net.isIP(host), undefined, flags);
-  if (typeof handle === 'number') throw new UserError(`${what} ${describeErrno(errnoName(handle))}`);
-  // libuv defers a failed bind to listen(); getsockname reports it now.
-  const name: { port?: number } = {};
-  const err = handle.getsockname(name);
-  if (err !== 0) {
-    handle.close();
-    throw new UserError(`${what} ${describeErrno(errnoName(err))}`);
-  }
-  return { handle, port: name.port ?? port };
-}
-
 function listenNatively(
   host: string,
   port: number,
@@ -193,12 +179,12 @@ function listenNatively(
 ): ListeningSocket[] {
   // Bound without SO_REUSEPORT, the probe fails against any listener there, even another
   // reuseport group of the same user, which the kernel would otherwise let us join silently.
-  if (options.probe && port !== 0) bindHandle(host, port, 0).handle.close();
+  if (options.probe && port !== 0) bindTcp(host, port, 0).handle.close();
   const handles: ServerHandle[] = [];
   let bound = port;
   try {
     for (let i = 0; i < count; i++) {
-      const next = bindHandle(host, bound, flag);
+      const next = bindTcp(host, bound, flag);
       handles.push(next.handle);
       bound = next.port;
     }
