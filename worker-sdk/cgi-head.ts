@@ -45,7 +45,7 @@ export function httpHeadToCgi(head: string, contentLength: number | undefined): 
   return `${out}\r\n`;
 }
 
-// node:http internals a response's head is built from (Node 20 to 24).
+// node:http internals a response's head is built from (Node 20 to 26; probed in node-internals.ts).
 interface NodeResponse {
   statusCode: number;
   statusMessage: string;

@@ -17,7 +17,7 @@ import {
  * sockets are made here like the one shared socket: bound by libuv, made to listen by a
  * throwaway process, never polled (listenNatively).
  *
- * Node 20 cannot set SO_REUSEPORT on a TCP socket (net's reusePort arrived in 22.12), and
+ * A Node before 22.12 cannot set SO_REUSEPORT on a TCP socket (net's reusePort arrived then), and
  * the option must be set before bind(2). So perl, in Debian's essential base, makes the
  * sockets: SO_REUSEADDR + SO_REUSEPORT, bind, listen(2) with our backlog, close-on-exec
  * cleared; then it execs a one-shot Node that wraps each fd in a raw TCP handle and sends it
