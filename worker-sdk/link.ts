@@ -19,6 +19,8 @@ const MAX_QUEUED = 4 * MAX_LINK_LINE;
 export interface StarterLink {
   /** Queues one message without blocking; a droppable one is dropped while output is queued. */
   send(message: WorkerMessage, droppable?: boolean): void;
+  /** Bytes written but not yet taken by the starter. */
+  readonly queued: number;
 }
 
 /**
@@ -60,6 +62,9 @@ export function openStarterLink(onStop: () => void, onGone: () => void): Starter
       if (droppable && socket.writableLength > MAX_QUEUED) return;
       const line = encodeLine(message);
       if (line) socket.write(line);
+    },
+    get queued() {
+      return socket.writableLength;
     },
   };
 }
