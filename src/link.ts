@@ -1,11 +1,12 @@
 /**
- * The link between the starter and a worker it spawned, over Node's IPC channel. The starter
- * opens the channel only for children it runs with Node (.js/.mjs/.ts/.mts commands, or
- * `--ipc`); any other child (php-cgi, a C or Go program) gets no descriptor but fd 0-2, and
- * the starter supervises it by its exit alone.
+ * The link between the starter and a worker it spawned: a socketpair at the worker's fd
+ * FCGI_LINK_FD (3), carrying one JSON message a line (src/link-stream.ts caps a line). Not
+ * Node's IPC channel: its reader buffers a line without limit and it carries descriptors, and
+ * the root starter must bound what a worker can make it hold. The starter opens the link only
+ * for children it runs with Node (.js/.mjs/.ts/.mts commands); any other child (php-cgi, a C
+ * or Go program) gets no descriptor but fd 0-2, and the starter supervises it by its exit alone.
  *
- * Every message is a plain object with `type` prefixed `fcgi-prefork:` so that a worker's own
- * process.send traffic is never mistaken for it.
+ * Every message is a plain object with `type` prefixed `fcgi-prefork:`.
  */
 
 /** Worker → starter: accepting on fd 0; a rolling reload may now retire an old worker. */
@@ -56,31 +57,30 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 const isDuration = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
 /**
- * What a worker sent over the link, checked for shape and bounds: the message, `null` for a
- * worker's own `process.send` traffic (no `fcgi-prefork:` type), or `'invalid'` for a message of
- * ours that is not what an SDK worker sends. The starter runs as root and the worker may be
- * compromised: nothing but these fields, of these types, is ever read.
+ * What a worker sent over the link, checked for shape and bounds: the message, or `null` for
+ * anything that is not what an SDK worker sends (the link carries nothing else). The starter
+ * runs as root and the worker may be compromised: nothing but these fields, of these types, is
+ * ever read.
  */
-export function parseWorkerMessage(value: unknown): WorkerMessage | null | 'invalid' {
+export function parseWorkerMessage(value: unknown): WorkerMessage | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const m = value as Record<string, unknown>;
   const type = m.type;
-  if (typeof type !== 'string' || !type.startsWith('fcgi-prefork:')) return null;
   switch (type) {
     case 'fcgi-prefork:ready':
       return { type };
     case 'fcgi-prefork:stats': {
       const oldest = m.oldestActiveMs ?? 0;
-      if (!isCount(m.requests) || !isCount(m.active) || !isDuration(oldest)) return 'invalid';
+      if (!isCount(m.requests) || !isCount(m.active) || !isDuration(oldest)) return null;
       return { type, requests: m.requests, active: m.active, oldestActiveMs: oldest };
     }
     case 'fcgi-prefork:retiring': {
-      if (typeof m.reason !== 'string' || m.reason.length > MAX_REASON_LENGTH) return 'invalid';
+      if (typeof m.reason !== 'string' || m.reason.length > MAX_REASON_LENGTH) return null;
       // One log line, whatever the worker put in it.
       return { type, reason: m.reason.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, ' ') };
     }
     default:
-      return 'invalid';
+      return null;
   }
 }
 
@@ -97,8 +97,12 @@ export const ENV_BACKLOG = 'FCGI_BACKLOG';
 export const ENV_MAX_REQUESTS = 'FCGI_MAX_REQUESTS';
 /** Seconds an SDK worker gives in-flight requests on SIGTERM before it exits anyway. */
 export const ENV_GRACEFUL_TIMEOUT = 'FCGI_GRACEFUL_TIMEOUT';
-/** Set to "1" for children of fcgi-prefork, so a worker knows the link is its starter's. */
+/** Set to "1" for children of fcgi-prefork. */
 export const ENV_PREFORK = 'FCGI_PREFORK';
+/** The worker's descriptor of the link, set for the children that get one (Node workers). */
+export const ENV_LINK_FD = 'FCGI_LINK_FD';
+/** Where the link is in a worker: the first descriptor after stdio. */
+export const LINK_FD = 3;
 
 /** How often an SDK worker sends stats (its heartbeat), in milliseconds. */
 export const STATS_INTERVAL_MS = 1000;

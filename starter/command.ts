@@ -7,7 +7,7 @@ import { UserError } from '../src/net/errors.js';
 export interface ResolvedCommand {
   readonly file: string;
   readonly args: readonly string[];
-  /** Run by this Node: gets the IPC channel of src/link.ts. */
+  /** Run by this Node: gets the link of src/link.ts. */
   readonly node: boolean;
   /**
    * A Node process, run by us or named by the user (`node app.js`): its accept loop must never
@@ -103,7 +103,7 @@ function isNode(file: string): boolean {
 export interface WorkerSpawn {
   readonly file: string;
   readonly args: readonly string[];
-  readonly stdio: ('pipe' | 'ipc' | 'ignore' | number)[];
+  readonly stdio: ('pipe' | 'ignore' | number)[];
   /**
    * A Node worker gets the socket as fd 0 from spawn (no /bin/sh): spawn makes it blocking,
    * and so does the worker as it exits (Node restores its fd 0's flags). The caller sets it
@@ -125,19 +125,20 @@ const SHELL = isExecutableFile('/bin/sh') ? '/bin/sh' : null;
  * Node worker gets fd 0 directly, and the caller puts the socket back in non-blocking mode.
  */
 export function workerSpawn(command: ResolvedCommand, socketFd: number): WorkerSpawn {
-  const ipc = command.node ? (['ipc'] as const) : [];
+  // The link (src/link.ts): a socketpair at LINK_FD, for the workers that speak it.
+  const link = command.node ? (['pipe'] as const) : [];
   if (!command.nodeProcess || SHELL === null)
     return {
       file: command.file,
       args: command.args,
-      stdio: [socketFd, 'pipe', 'pipe', ...ipc],
+      stdio: [socketFd, 'pipe', 'pipe', ...link],
       blocksNodeSocket: command.nodeProcess,
     };
-  const at = 3 + ipc.length; // fd 3 is the IPC channel where there is one
+  const at = 3 + link.length;
   return {
     file: SHELL,
     args: ['-c', `exec "$0" "$@" 0<&${at} ${at}<&-`, command.file, ...command.args],
-    stdio: ['ignore', 'pipe', 'pipe', ...ipc, socketFd],
+    stdio: ['ignore', 'pipe', 'pipe', ...link, socketFd],
     blocksNodeSocket: false,
   };
 }

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { ENV_LINK_FD, LINK_FD } from '../src/link.js';
 import { UserError } from '../src/net/errors.js';
 import type { ListeningSocket } from '../src/net/listen.js';
 import { lookupGroup, lookupUser } from '../src/net/users.js';
@@ -38,9 +40,9 @@ export interface WorkerLaunch {
   readonly env: NodeJS.ProcessEnv;
   readonly identity: Identity;
   /**
-   * `supervised`: output through pipes, the link's IPC channel for an SDK worker, and the socket
+   * `supervised`: output through pipes, the link (src/link.ts) for an SDK worker, and the socket
    * kept non-blocking when the worker exits too. `detached`: the worker outlives us, in its own
-   * session, with our stdout and stderr and no channel (its link would see its starter gone).
+   * session, with our stdout and stderr and no link (it would see its starter gone).
    */
   readonly mode: 'supervised' | 'detached';
 }
@@ -60,14 +62,17 @@ export function spawnWorker(
   const supervised = launch.mode === 'supervised';
   const how = workerSpawn(supervised ? command : { ...command, node: false }, socket.fd);
   const stdio = supervised ? how.stdio : how.stdio.map((s, fd) => (fd === 1 || fd === 2 ? 'inherit' : s));
+  const linked = supervised && command.node;
+  // Only a worker that has the link is told where it is (never one a -e or our own starter named).
+  const env = { ...launch.env };
+  delete env[ENV_LINK_FD];
+  if (linked) env[ENV_LINK_FD] = String(LINK_FD);
   let child: ChildProcess;
   try {
     child = spawn(how.file, how.args, {
       cwd: launch.cwd,
-      env: launch.env,
+      env,
       stdio,
-      // Node's JSON lines: nothing but plain data comes over the link (no structured clone).
-      ...(supervised && command.node ? { serialization: 'json' as const } : {}),
       ...(supervised ? {} : { detached: true }),
       ...(identity.uid !== undefined ? { uid: identity.uid } : {}),
       ...(identity.gid !== undefined ? { gid: identity.gid } : {}),
@@ -86,4 +91,9 @@ export function spawnWorker(
   }
   if (how.blocksNodeSocket && supervised) child.once('exit', () => socket.setNonBlocking?.());
   return child;
+}
+
+/** The starter's end of a worker's link (src/link.ts), if the worker has one. */
+export function linkOf(child: ChildProcess): Socket | undefined {
+  return (child.stdio[LINK_FD] as Socket | null | undefined) ?? undefined;
 }

@@ -1,8 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { type CurrentRequest, parseWorkerMessage, type WorkerMessage } from '../src/link.js';
+import { LineReader, MAX_LINK_LINE } from '../src/link-stream.js';
 import type { ListeningSocket } from '../src/net/listen.js';
 import { listenReusePort } from '../src/net/reuseport.js';
 import type { ResolvedCommand } from './command.js';
@@ -22,7 +24,7 @@ import {
   recycleAt,
   type SlotState,
 } from './policy.js';
-import { type Identity, spawnWorker } from './spawn-worker.js';
+import { type Identity, linkOf, spawnWorker } from './spawn-worker.js';
 import { type WorkerEnvOptions, workerEnv } from './worker-env.js';
 import { parseCurrentRequest } from './worker-stats.js';
 
@@ -115,16 +117,8 @@ function migratesQueuedConnections(): boolean {
   }
 }
 
-/** Closes whatever a worker sent as a handle (a server, a socket): the starter keeps none. */
-function closeHandle(handle: unknown): void {
-  const h = handle as { destroy?: () => void; close?: () => void } | null | undefined;
-  try {
-    if (typeof h?.destroy === 'function') h.destroy();
-    else if (typeof h?.close === 'function') h.close();
-  } catch {
-    // closed already
-  }
-}
+/** How long the starter still reads a worker's link after the worker has exited. */
+const LINK_DRAIN_MS = 1000;
 
 /**
  * The arbiter, as gunicorn's: signal handlers, child events and control commands only queue
@@ -545,7 +539,8 @@ export class Supervisor {
     if (child.stdout) prefixLines(child.stdout, this.config.stdout, prefix);
     if (child.stderr) prefixLines(child.stderr, this.config.stderr, prefix);
     child.on('error', (e) => this.log(`worker ${id} (pid ${worker.pid}): ${e.message}`));
-    child.on('message', (message: unknown, handle: unknown) => this.onMessage(worker, message, handle));
+    const link = linkOf(child);
+    if (link) this.readLink(worker, link);
     child.on('exit', (code, signal) => {
       this.exits.push({ worker, code, signal });
       this.wake();
@@ -554,23 +549,38 @@ export class Supervisor {
   }
 
   /**
-   * A message over a worker's link. The worker may be compromised and the starter is root:
-   * a handle it sends (a server, a socket) is closed at once and the worker killed, and so is
-   * one that sends a message of ours of the wrong shape; its own traffic is ignored.
+   * Reads a worker's link (src/link.ts). The worker may be compromised and the starter is root:
+   * a line past the cap, one that is not JSON, or a message that is not what an SDK worker
+   * sends gets the worker killed and the link closed, so what the starter holds for a worker
+   * stays bounded whatever it writes. The link is a plain socketpair read with read(2): a
+   * descriptor a worker sends along is dropped by the kernel, never received.
    */
-  private onMessage(worker: Worker, raw: unknown, handle: unknown): void {
-    const message = parseWorkerMessage(raw);
-    if (handle !== undefined && handle !== null) {
-      closeHandle(handle);
-      this.breach(worker, 'sent a handle over its link');
-      return;
-    }
-    if (message === null) return;
-    if (message === 'invalid') {
-      this.breach(worker, 'sent a malformed link message');
-      return;
-    }
-    this.receive(worker, message, raw);
+  private readLink(worker: Worker, link: Socket): void {
+    const reader = new LineReader();
+    const refuse = (what: string) => {
+      link.destroy();
+      this.breach(worker, what);
+    };
+    link.on('data', (chunk: Buffer) => {
+      const lines = reader.push(chunk);
+      if (lines === 'overflow') return refuse(`sent a link line over ${MAX_LINK_LINE} bytes`);
+      for (const line of lines) {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(line);
+        } catch {
+          return refuse('sent a malformed link message');
+        }
+        const message = parseWorkerMessage(raw);
+        if (message === null) return refuse('sent a malformed link message');
+        this.receive(worker, message, raw);
+      }
+    });
+    // A worker that closes its end is gone or going: its exit says which.
+    link.on('error', () => {});
+    // Once the worker has exited, what it wrote before is read soon after; a process it left
+    // behind holding its end must not keep this descriptor open in the starter.
+    worker.child.once('exit', () => setTimeout(() => link.destroy(), LINK_DRAIN_MS).unref());
   }
 
   private breach(worker: Worker, what: string): void {

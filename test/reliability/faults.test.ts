@@ -172,8 +172,8 @@ describe('reliability: stopping and dying', () => {
   it('a worker still starting when its starter is killed exits once it is up, instead of serving on as an orphan', {
     timeout: 60_000,
   }, async () => {
-    // The IPC channel closes while the worker is still loading: the 'disconnect' comes before
-    // the worker's link listens for it, so the link must look at process.connected too.
+    // The link closes while the worker is still loading, before the worker reads it: the end
+    // of the stream is there when it first does, and says the starter is gone.
     const port = await freePort();
     const starter = startCli(['-p', String(port), '-N', '1', '--allow-root', SLOW_START], {
       env: { ...process.env, SLOW_START_MS: '1500' },

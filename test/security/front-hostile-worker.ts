@@ -28,6 +28,7 @@ import {
   type Params,
   parseBeginRequestBody,
 } from '../../src/protocol/index.js';
+import { openStarterLink } from '../../worker-sdk/link.js';
 
 // 11 bytes declared; the rest is a whole second response a desynchronised client would read
 // as the answer to its next request.
@@ -107,8 +108,10 @@ function handle(socket: net.Socket): void {
 
 const server = net.createServer(handle);
 server.listen({ fd: 0 }, Number(process.env.FCGI_BACKLOG ?? 511));
-server.on('listening', () => process.send?.({ type: 'fcgi-prefork:ready' }));
+const link = openStarterLink(
+  () => {},
+  () => process.exit(0),
+);
+server.on('listening', () => link?.send({ type: 'fcgi-prefork:ready' }));
 // Nothing it serves is worth waiting for: the tests stop it at once.
 process.on('SIGTERM', () => process.exit(0));
-process.on('disconnect', () => process.exit(0));
-if (typeof process.send === 'function' && !process.connected) process.exit(0);
