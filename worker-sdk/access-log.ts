@@ -1,6 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { FcgiIncomingMessage } from './connection.js';
+import { requestParams } from './request-params.js';
 
 /**
  * The access log of an SDK worker: one line per request in the combined log format, plus the
@@ -31,6 +32,19 @@ function two(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
+let lastSecond = Number.NaN;
+let lastTime = '';
+
+/** formatLogTime, made once a second: every request of that second shares it. */
+function logTimeOf(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastTime = formatLogTime(new Date(ms));
+  }
+  return lastTime;
+}
+
 /** `[10/Oct/2000:13:55:36 -0700]`, in local time as Apache and nginx write it. */
 export function formatLogTime(date: Date): string {
   const offset = -date.getTimezoneOffset();
@@ -59,7 +73,8 @@ function field(value: string | string[] | undefined): string {
 export interface LogEntry {
   readonly remoteAddress: string | undefined;
   readonly remoteUser: string | undefined;
-  readonly time: Date;
+  /** When the request began, in ms since the epoch. */
+  readonly time: number;
   readonly method: string;
   readonly url: string;
   readonly httpVersion: string;
@@ -72,7 +87,7 @@ export interface LogEntry {
 }
 
 export function formatLogLine(e: LogEntry): string {
-  return `${field(e.remoteAddress)} - ${field(e.remoteUser)} [${formatLogTime(e.time)}] "${escapeField(
+  return `${field(e.remoteAddress)} - ${field(e.remoteUser)} [${logTimeOf(e.time)}] "${escapeField(
     `${e.method} ${e.url} HTTP/${e.httpVersion}`,
   )}" ${e.status} ${e.bytes ? e.bytes : '-'} "${field(e.referer)}" "${field(e.userAgent)}" ${e.seconds.toFixed(3)} ${e.slot}\n`;
 }
@@ -100,8 +115,16 @@ export function openAccessLog(
   };
   let stream = open();
 
+  // The lines of one turn of the event loop go out as one write: a write per line cost more
+  // than the request it logs.
+  let pending = '';
+  const flush = () => {
+    const lines = pending;
+    pending = '';
+    if (lines !== '' && !stream.destroyed) stream.write(lines);
+  };
   const write = (line: string) => {
-    if (stream.destroyed || stream.writableLength > MAX_QUEUED) {
+    if (stream.destroyed || stream.writableLength + pending.length > MAX_QUEUED) {
       dropped++;
       if (dropped >= reported * 2 + 1) {
         reported = dropped;
@@ -109,7 +132,8 @@ export function openAccessLog(
       }
       return;
     }
-    stream.write(line);
+    if (pending === '') setImmediate(flush);
+    pending += line;
   };
 
   const observe = (req: FcgiIncomingMessage, res: ServerResponse) => {
@@ -119,8 +143,8 @@ export function openAccessLog(
       write(
         formatLogLine({
           remoteAddress: req.socket?.remoteAddress,
-          remoteUser: req.fcgiParams?.REMOTE_USER,
-          time: new Date(started),
+          remoteUser: requestParams(req).value('REMOTE_USER'),
+          time: started,
           method: req.method ?? '-',
           url: req.url ?? '-',
           httpVersion: req.httpVersion,
@@ -138,11 +162,13 @@ export function openAccessLog(
   return {
     observe,
     reopen() {
+      flush();
       const old = stream;
       stream = open();
       old.end();
     },
     close(callback) {
+      flush();
       stream.end(callback);
     },
     get dropped() {
