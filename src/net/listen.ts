@@ -189,8 +189,9 @@ async function listenUnix(
     file.release();
   };
   try {
-    listenWithoutAccepting([handle], backlog, path);
+    // Mode and owner in force before listen(2): no client connects while they are not.
     file.publish(options);
+    listenWithoutAccepting([handle], backlog, path);
   } catch (e) {
     close();
     throw e;

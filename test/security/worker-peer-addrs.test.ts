@@ -68,6 +68,8 @@ describe.each([
     expect(target.handled()).toBe(0);
     // An allowed front that stays connected is served.
     expect(await expectServes(target)).toMatch(/^ok \d+\n$/);
+    // The worker's "handled" line may reach us after its response did.
+    await until(() => target.handled() >= 1, 5000, 'the handled line');
     expect(target.handled()).toBe(1);
   });
 });
